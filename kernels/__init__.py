@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from kernels._registry import get_block, list_blocks, register_block
 from kernels.base import ZERO_COST, BlockConfig, BlockCost, ElasticBlock
+from kernels.bottleneck import ElasticInvertedBottleneck, ElasticMixer, InvertedBottleneck, hidden_channels
 from kernels.conv_bn import ConvBNAct
+from kernels.cost import conv_cost, elementwise_cost, measure_macs
+from kernels.elastic_conv import ElasticConvBN
 from kernels.fuse import fuse_conv_bn, reparameterize_model
+from kernels.fused_mbconv import ElasticFusedMBConv, FusedMBConv
+from kernels.inception_dw import ElasticInceptionDW, ElasticInceptionDWConv, InceptionDWConv
+from kernels.large_kernel import ElasticLargeKernelDW, ElasticRepLargeKernelDW, RepLargeKernelDW
+from kernels.mbconv import ElasticMBConv, MBConv
 
 __all__ = [
     "ZERO_COST",
@@ -13,9 +20,27 @@ __all__ = [
     "BlockCost",
     "ConvBNAct",
     "ElasticBlock",
+    "ElasticConvBN",
+    "ElasticFusedMBConv",
+    "ElasticInceptionDW",
+    "ElasticInceptionDWConv",
+    "ElasticInvertedBottleneck",
+    "ElasticLargeKernelDW",
+    "ElasticMBConv",
+    "ElasticMixer",
+    "ElasticRepLargeKernelDW",
+    "FusedMBConv",
+    "InceptionDWConv",
+    "InvertedBottleneck",
+    "MBConv",
+    "RepLargeKernelDW",
+    "conv_cost",
+    "elementwise_cost",
     "fuse_conv_bn",
     "get_block",
+    "hidden_channels",
     "list_blocks",
+    "measure_macs",
     "register_block",
     "reparameterize_model",
 ]

@@ -1,1 +1,47 @@
+"""Hardware profiles, the latency measurement protocol, and latency/accuracy predictors."""
 
+from __future__ import annotations
+
+from predictors.accuracy import XGBAccuracyPredictor
+from predictors.adaptive import propose_adaptive
+from predictors.base import Predictor, PredictorMetadata, predictor_kinds
+from predictors.features import FeatureEncoder, space_key
+from predictors.flops_baseline import FlopsLatencyPredictor
+from predictors.hardware import (
+    PROFILES,
+    HardwareProfile,
+    detect_profiles,
+    environment,
+    get_profile,
+    resource_name,
+)
+from predictors.latency import XGBLatencyPredictor
+from predictors.lut import LookupTableLatency, model_units
+from predictors.measure import LatencyStats, measure_latency, pinned_threads, prepare_for_profile
+from predictors.metrics import PredictorMetrics, evaluate_predictions
+
+__all__ = [
+    "PROFILES",
+    "FeatureEncoder",
+    "FlopsLatencyPredictor",
+    "HardwareProfile",
+    "LatencyStats",
+    "LookupTableLatency",
+    "Predictor",
+    "PredictorMetadata",
+    "PredictorMetrics",
+    "XGBAccuracyPredictor",
+    "XGBLatencyPredictor",
+    "detect_profiles",
+    "environment",
+    "evaluate_predictions",
+    "get_profile",
+    "measure_latency",
+    "model_units",
+    "pinned_threads",
+    "predictor_kinds",
+    "prepare_for_profile",
+    "propose_adaptive",
+    "resource_name",
+    "space_key",
+]

@@ -3,5 +3,25 @@
 from __future__ import annotations
 
 from supernets.arch import Arch, BlockArch, StageArch
+from supernets.bn import recalibrate_bn
+from supernets.evaluate import evaluate_accuracy
+from supernets.ofa_mbv3 import OfaMbv3Space
+from supernets.ofa_mbv3_net import OfaMbv3Supernet
+from supernets.space import SearchSpace, get_space_class, list_families, make_space, register_space
+from supernets.supernet import Supernet
 
-__all__ = ["Arch", "BlockArch", "StageArch"]
+__all__ = [
+    "Arch",
+    "BlockArch",
+    "OfaMbv3Space",
+    "OfaMbv3Supernet",
+    "SearchSpace",
+    "StageArch",
+    "Supernet",
+    "evaluate_accuracy",
+    "get_space_class",
+    "list_families",
+    "make_space",
+    "recalibrate_bn",
+    "register_space",
+]

@@ -1,0 +1,73 @@
+"""The FastAPI application: REST under ``/v1``, the dashboard at ``/``, and the scheduler's lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, status
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.routes import artifacts, jobs, meta, subnets
+from nas.artifacts import ArtifactStore
+from nas.settings import Settings, get_settings
+from nas.store import Database
+from workers.scheduler import Scheduler
+
+DASHBOARD = Path(__file__).parent / "dashboard"
+API_PREFIX = "/v1"
+
+
+def create_app(settings: Settings | None = None, *, scheduler: Scheduler | None = None) -> FastAPI:
+    """The app for ``settings`` (the environment's by default); ``scheduler`` overrides the configured one."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cfg = settings if settings is not None else get_settings()
+        db = Database(cfg.database_url)
+        db.upgrade()
+        if scheduler is not None:
+            sched = scheduler
+        else:
+            from workers import make_scheduler
+
+            sched = make_scheduler(cfg)
+        app.state.settings = cfg
+        app.state.db = db
+        app.state.artifacts = ArtifactStore(cfg.artifact_root)
+        app.state.scheduler = sched
+        sched.start()
+        try:
+            yield
+        finally:
+            sched.shutdown()
+            db.dispose()
+
+    app = FastAPI(
+        title="NAS service",
+        version="0.1.0",
+        description="Once-for-all neural architecture search: submit jobs, follow them, download subnets.",
+        lifespan=lifespan,
+    )
+    for module in (jobs, subnets, artifacts, meta):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(meta.public_router, prefix=API_PREFIX)
+    app.include_router(meta.public_router)
+    _mount_dashboard(app)
+    return app
+
+
+def _mount_dashboard(app: FastAPI) -> None:
+    index = DASHBOARD / "index.html"
+
+    def dashboard_page() -> FileResponse:
+        if not index.is_file():
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="the dashboard is not installed")
+        return FileResponse(index, media_type="text/html")
+
+    for path in ("/", "/dashboard"):
+        app.add_api_route(path, dashboard_page, methods=["GET"], include_in_schema=False)
+    if DASHBOARD.is_dir():
+        app.mount("/dashboard", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")

@@ -1,0 +1,72 @@
+"""Request dependencies: the database session, the current user, the scheduler and the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from nas.artifacts import ArtifactStore
+from nas.settings import Settings
+from nas.store import Database, User, crud
+from workers.scheduler import Scheduler
+
+_bearer = HTTPBearer(auto_error=False, description="an API token from `nas token create USER`")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_scheduler(request: Request) -> Scheduler:
+    scheduler: Scheduler = request.app.state.scheduler
+    return scheduler
+
+
+def get_artifact_store(request: Request) -> ArtifactStore:
+    store: ArtifactStore = request.app.state.artifacts
+    return store
+
+
+def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    """One session per request, committed before the response is sent."""
+    with db.session() as s:
+        yield s
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SchedulerDep = Annotated[Scheduler, Depends(get_scheduler)]
+ArtifactStoreDep = Annotated[ArtifactStore, Depends(get_artifact_store)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_current_user(
+    db: DatabaseDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User:
+    """The user the bearer token belongs to; 401 when it is missing, unknown or revoked."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise _unauthorized(
+            "missing bearer token: send 'Authorization: Bearer <token>' (see `nas token create`)"
+        )
+    with db.session() as s:
+        user = crud.user_for_token(s, token=credentials.credentials)
+    if user is None:
+        raise _unauthorized("invalid or revoked token")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,0 +1,111 @@
+"""Table rows turned into the public response schemas (rows never leave the API themselves)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from nas.schemas import (
+    ArtifactPublic,
+    EventPublic,
+    HypervolumePoint,
+    JobPublic,
+    LatencyPublic,
+    ParetoPublic,
+    SubnetPublic,
+)
+from nas.store import Artifact, Job, JobEvent, Measurement, Subnet, crud
+
+
+def job_public(job: Job) -> JobPublic:
+    return JobPublic.model_validate(job)
+
+
+def event_public(event: JobEvent) -> EventPublic:
+    return EventPublic.model_validate(event)
+
+
+def artifact_public(artifact: Artifact) -> ArtifactPublic:
+    return ArtifactPublic(
+        id=artifact.id,
+        kind=artifact.kind,
+        sha256=artifact.sha256,
+        size_bytes=artifact.size_bytes,
+        download_url=f"/v1/artifacts/{artifact.id}",
+    )
+
+
+def _latency(measurements: dict[str, Measurement]) -> dict[str, LatencyPublic]:
+    return {
+        profile: LatencyPublic(median_ms=m.median_ms, p10_ms=m.p10_ms, p90_ms=m.p90_ms, n=m.n)
+        for profile, m in sorted(measurements.items())
+    }
+
+
+def subnet_public(
+    sub: Subnet,
+    *,
+    measurements: dict[str, Measurement],
+    on_front: bool,
+    predicted: dict[str, Any] | None = None,
+) -> SubnetPublic:
+    return SubnetPublic(
+        id=sub.id,
+        arch_hash=sub.arch_hash,
+        arch=sub.arch,
+        params=sub.params,
+        flops=sub.flops,
+        accuracy_val=sub.accuracy_val,
+        accuracy_test=sub.accuracy_test,
+        latency=_latency(measurements),
+        on_front=on_front,
+        source=sub.source,
+        predicted=predicted if predicted is not None else sub.predicted,
+    )
+
+
+def _profiles(job: Job) -> list[str]:
+    hardware = (job.spec or {}).get("hardware")
+    return list(hardware) if isinstance(hardware, list) else []
+
+
+def subnets_public(s: Session, *, job: Job) -> list[SubnetPublic]:
+    """All of the job's subnets with their latency on the job's hardware and front membership."""
+    subs = crud.list_subnets(s, job_id=job.id)
+    front = crud.latest_front(s, job_id=job.id)
+    on_front = {sub.id for _, sub in crud.front_points(s, front_id=front.id)} if front is not None else set()
+    lat = crud.latency_by_key(
+        s, measurement_keys=[x.measurement_key for x in subs], profiles=_profiles(job) or None
+    )
+    return [
+        subnet_public(x, measurements=lat.get(x.measurement_key, {}), on_front=x.id in on_front) for x in subs
+    ]
+
+
+def pareto_public(s: Session, *, job: Job) -> ParetoPublic | None:
+    """The job's latest front (the final one once verified), or None before the first round."""
+    front = crud.latest_front(s, job_id=job.id)
+    if front is None:
+        return None
+    points = crud.front_points(s, front_id=front.id)
+    lat = crud.latency_by_key(
+        s, measurement_keys=[sub.measurement_key for _, sub in points], profiles=_profiles(job) or None
+    )
+    history = [
+        HypervolumePoint(round=f.round, hypervolume=f.hypervolume)
+        for f in crud.front_history(s, job_id=job.id, hardware=front.hardware)
+    ]
+    return ParetoPublic(
+        job_id=job.id,
+        objectives=list(front.objectives),
+        reference_point=front.reference_point,
+        hypervolume=front.hypervolume,
+        history=history,
+        points=[
+            subnet_public(
+                sub, measurements=lat.get(sub.measurement_key, {}), on_front=True, predicted=p.predicted
+            )
+            for p, sub in points
+        ],
+    )

@@ -1,0 +1,107 @@
+"""Jobs: submit, list, read, cancel, and follow their events."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
+
+from api.deps import CurrentUser, DatabaseDep, SchedulerDep, SessionDep
+from api.public import event_public, job_public
+from api.sse import stream_events
+from nas.schemas import EventPublic, JobList, JobPublic, JobSpec, JobStatus
+from nas.store import Job, crud
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+def owned_job(s: Session, job_id: str, user_id: int) -> Job:
+    """The user's job or 404 (another owner's job is indistinguishable from a missing one)."""
+    job = crud.get_job(s, job_id=job_id, owner_id=user_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found")
+    return job
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
+def submit_job(spec: JobSpec, user: CurrentUser, db: DatabaseDep, scheduler: SchedulerDep) -> JobPublic:
+    """Queue a search job and hand it to the scheduler."""
+    with db.session() as s:
+        job = crud.create_job(s, owner_id=user.id, name=spec.name, spec=spec.model_dump(mode="json"))
+        crud.add_event(s, job_id=job.id, kind="status", payload={"status": JobStatus.queued.value})
+    try:
+        scheduler.submit(job.id)
+    except Exception as exc:
+        log.exception("scheduler refused job %s", job.id)
+        with db.session() as s:
+            crud.finish_job(s, job_id=job.id, status=JobStatus.failed, error=f"could not schedule: {exc}")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"the scheduler could not accept the job: {exc}"
+        ) from exc
+    with db.session() as s:
+        return job_public(owned_job(s, job.id, user.id))
+
+
+@router.get("", response_model=JobList)
+def list_jobs(
+    s: SessionDep,
+    user: CurrentUser,
+    status_: Annotated[JobStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobList:
+    rows = crud.list_jobs(s, owner_id=user.id, status=status_, limit=limit, offset=offset)
+    return JobList(
+        items=[job_public(j) for j in rows], count=crud.count_jobs(s, owner_id=user.id, status=status_)
+    )
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job_id: str, s: SessionDep, user: CurrentUser) -> JobPublic:
+    return job_public(owned_job(s, job_id, user.id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic)
+def cancel_job(job_id: str, user: CurrentUser, db: DatabaseDep, scheduler: SchedulerDep) -> JobPublic:
+    """Ask the job to stop; it ends 'cancelled' and keeps what it finished."""
+    with db.session() as s:
+        job = crud.request_cancel(s, job_id=job_id, owner_id=user.id)
+        if job is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found")
+        final = job.status.is_final
+    if not final:
+        scheduler.cancel(job_id)
+    with db.session() as s:
+        return job_public(owned_job(s, job_id, user.id))
+
+
+@router.get(
+    "/{job_id}/events",
+    response_model=list[EventPublic],
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream, or JSON on request"}},
+)
+def job_events(
+    job_id: str,
+    request: Request,
+    user: CurrentUser,
+    db: DatabaseDep,
+    after: Annotated[int, Query(ge=0, description="only events with a larger id")] = 0,
+    accept: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[int | None, Header()] = None,
+) -> list[EventPublic] | StreamingResponse:
+    """The job's events: a server-sent event stream until the job ends, or a JSON list."""
+    with db.session() as s:
+        owned_job(s, job_id, user.id)
+        if accept is not None and "application/json" in accept and "text/event-stream" not in accept:
+            return [event_public(e) for e in crud.list_events(s, job_id=job_id, after_id=after)]
+    start = max(after, last_event_id or 0)
+    poll_s = float(getattr(request.app.state, "sse_poll_s", 0.5))
+    return StreamingResponse(
+        stream_events(request, db, job_id, after_id=start, poll_s=poll_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,109 @@
+"""What the service offers: search-space families, hardware, fitted predictors, and a health check."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from api.deps import CurrentUser, DatabaseDep, SchedulerDep, SessionDep
+from nas.store import StoreError, crud
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["meta"])
+public_router = APIRouter(tags=["meta"])
+
+# The geometry the default space size is reported for (Fashion-MNIST).
+DEFAULT_GEOMETRY = {"in_channels": 1, "num_classes": 10, "image_size": 28}
+
+
+class SearchSpaceFamily(BaseModel):
+    family: str
+    version: int
+    config_schema: dict[str, Any]
+    default_size: int | None
+    default_config: dict[str, Any] | None
+
+
+class HardwareProfile(BaseModel):
+    profile: str
+    nodes: list[str]
+
+
+class PredictorPublic(BaseModel):
+    id: int
+    kind: str
+    target: str
+    space_key: str
+    version: int
+    n_samples: int
+    metrics: dict[str, Any]
+    artifact_id: str | None
+    job_id: str | None
+
+
+def describe_families() -> list[SearchSpaceFamily]:
+    """Every registered family with its config schema and the size of its default space."""
+    import supernets  # imports torch: only when asked
+
+    out = []
+    for name in supernets.list_families():
+        cls = supernets.get_space_class(name)
+        size: int | None = None
+        default: dict[str, Any] | None = None
+        try:
+            space = supernets.make_space({"family": name}, **DEFAULT_GEOMETRY)
+            size = int(space.size())
+            default = space.describe()
+        except ValueError as exc:  # a family without defaults for this geometry
+            log.info("family %s has no default space for %s: %s", name, DEFAULT_GEOMETRY, exc)
+        out.append(
+            SearchSpaceFamily(
+                family=name,
+                version=int(cls.version),
+                config_schema=cls.config_json_schema(),
+                default_size=size,
+                default_config=default,
+            )
+        )
+    return out
+
+
+@router.get("/search-spaces", response_model=list[SearchSpaceFamily])
+def search_spaces(user: CurrentUser) -> list[SearchSpaceFamily]:
+    return describe_families()
+
+
+@router.get("/hardware", response_model=list[HardwareProfile])
+def hardware(user: CurrentUser, scheduler: SchedulerDep) -> list[HardwareProfile]:
+    """Hardware profiles the cluster's nodes serve right now."""
+    return [HardwareProfile.model_validate(h) for h in scheduler.hardware()]
+
+
+@router.get("/predictors", response_model=list[PredictorPublic])
+def predictors(
+    s: SessionDep,
+    user: CurrentUser,
+    kind: str | None = None,
+    target: str | None = None,
+    job_id: str | None = None,
+) -> list[PredictorPublic]:
+    """Fitted predictors of the user's jobs and shared ones, newest first, with their quality metrics."""
+    rows = crud.list_predictors(s, kind=kind, target=target, job_id=job_id, owner_id=user.id)
+    return [PredictorPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+@public_router.get("/healthz")
+def healthz(db: DatabaseDep) -> dict[str, str]:
+    """Liveness and database reachability; needs no token."""
+    try:
+        with db.session() as s:
+            s.execute(text("SELECT 1"))
+    except StoreError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"database unreachable: {exc}"
+        ) from exc
+    return {"status": "ok"}

@@ -1,0 +1,59 @@
+"""A job's subnets and Pareto front, and exporting one subnet as a downloadable bundle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+
+from api.deps import ArtifactStoreDep, CurrentUser, DatabaseDep, SessionDep
+from api.public import artifact_public, pareto_public, subnets_public
+from api.routes.jobs import owned_job
+from nas.schemas import ArtifactPublic, ParetoPublic, SubnetPublic
+from nas.store import Artifact, crud
+
+router = APIRouter(prefix="/jobs/{job_id}", tags=["subnets"])
+
+
+@router.get("/subnets", response_model=list[SubnetPublic])
+def list_subnets(job_id: str, s: SessionDep, user: CurrentUser) -> list[SubnetPublic]:
+    """Every subnet the job measured, with its latency per hardware profile."""
+    return subnets_public(s, job=owned_job(s, job_id, user.id))
+
+
+@router.get("/pareto", response_model=ParetoPublic)
+def get_pareto(job_id: str, s: SessionDep, user: CurrentUser) -> ParetoPublic:
+    """The latest Pareto front (the verified one once the job finished) and its hypervolume history."""
+    front = pareto_public(s, job=owned_job(s, job_id, user.id))
+    if front is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} has no Pareto front yet")
+    return front
+
+
+def _as_public(result: Any) -> ArtifactPublic:
+    if isinstance(result, ArtifactPublic):
+        return result
+    if isinstance(result, Artifact):
+        return artifact_public(result)
+    raise TypeError(
+        f"export_subnet returned {type(result).__name__}; expected an Artifact row or ArtifactPublic"
+    )
+
+
+@router.post(
+    "/subnets/{subnet_id}/export", response_model=ArtifactPublic, status_code=status.HTTP_201_CREATED
+)
+def export_subnet(
+    job_id: str, subnet_id: int, user: CurrentUser, db: DatabaseDep, store: ArtifactStoreDep
+) -> ArtifactPublic:
+    """Build (or reuse) the subnet's bundle: TorchScript, ONNX, weights, metrics and a model card."""
+    with db.session() as s:
+        owned_job(s, job_id, user.id)
+        if crud.get_subnet(s, job_id=job_id, subnet_id=subnet_id) is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, detail=f"subnet {subnet_id} of job {job_id} not found"
+            )
+    from nas.export import export_subnet as build_bundle  # the pipeline's exporter (imports torch)
+
+    result = build_bundle(db=db, store=store, job_id=job_id, subnet_id=subnet_id)
+    return _as_public(result)

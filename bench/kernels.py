@@ -1,0 +1,390 @@
+"""``nas bench kernels``: latency of every registered block against this CPU's roofline.
+
+For each block and stage shape: median latency at batch 1 and 64 of the
+training form (static, BatchNorm and branches separate, eval mode) and the
+deploy form (re-parameterised), eager and ``torch.compile``-d, NCHW and
+channels_last; achieved GFLOP/s and GB/s against the peak measured in the same
+run (a float32 matmul for FLOP/s, a large copy for bandwidth). All timing is on
+one thread (``torch.set_num_threads(1)``), after warm-up, median of repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bench.common import write_report
+from kernels import BlockConfig, BlockCost, ConvBNAct, InceptionDWConv, get_block, list_blocks
+from kernels.compiled import compile_deploy, deploy
+
+NAME = "kernels"
+THREADS = 1
+MULTI_BRANCH = ("inception_dw", "large_kernel_dw")
+# Kernel size per block for small (Fashion-MNIST) and large (ImageNet) stages; inception's is the band.
+KERNELS = {
+    "small": {"mbconv": 5, "fused_mbconv": 3, "inception_dw": 11, "large_kernel_dw": 7},
+    "large": {"mbconv": 5, "fused_mbconv": 3, "inception_dw": 11, "large_kernel_dw": 13},
+}
+EXPAND = 4
+
+
+def _shapes(quick: bool) -> list[dict[str, Any]]:
+    small = [(24, 14), (96, 7)] if quick else [(24, 14), (48, 14), (48, 7), (96, 7)]
+    shapes: list[dict[str, Any]] = [
+        {"name": f"fmnist-c{c}-{hw}x{hw}", "channels": c, "hw": hw, "size": "small", "batches": [1, 64]}
+        for c, hw in small
+    ]
+    shapes.append(
+        {
+            "name": "imagenet-c96-56x56",
+            "channels": 96,
+            "hw": 56,
+            "size": "large",
+            "batches": [1] if quick else [1, 64],
+        }
+    )
+    return shapes
+
+
+def time_call(
+    fn: Callable[[], object], *, budget_s: float, max_repeats: int, warmup: int = 2
+) -> dict[str, float]:
+    """Median and spread (ms) of ``fn()`` after warm-up, repeated until the budget or count is spent."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < max_repeats and (len(times) < 3 or time.perf_counter() - start < budget_s):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return {
+        "median_ms": statistics.median(times),
+        "p10_ms": times[len(times) // 10],
+        "p90_ms": times[(len(times) * 9) // 10],
+        "repeats": float(len(times)),
+    }
+
+
+def measure_peaks(*, quick: bool) -> dict[str, float]:
+    """This CPU's float32 matmul GFLOP/s and copy GB/s on the benchmark's thread count."""
+    n = 512 if quick else 1024
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    mm = time_call(lambda: torch.mm(a, b), budget_s=1.0, max_repeats=50)
+    src = torch.randn(32 * 2**20)  # 128 MiB, far beyond any cache
+    dst = torch.empty_like(src)
+    cp = time_call(lambda: dst.copy_(src), budget_s=1.0, max_repeats=20)
+    return {
+        "matmul_gflops": 2 * n**3 / (mm["median_ms"] * 1e6),
+        "copy_gbs": 2 * src.numel() * 4 / (cp["median_ms"] * 1e6),
+        "matmul_n": float(n),
+        "copy_mib": float(src.numel() * 4 / 2**20),
+    }
+
+
+def batch_bytes(cost: BlockCost, batch: int) -> int:
+    """Bytes a batch moves: activations per image, weights once."""
+    return batch * (cost.bytes_moved - 4 * cost.params) + 4 * cost.params
+
+
+def _row(
+    *,
+    shape: str,
+    block: str,
+    batch: int,
+    form: str,
+    mode: str,
+    layout: str,
+    timing: dict[str, float],
+    cost: BlockCost,
+    peaks: dict[str, float],
+) -> dict[str, Any]:
+    ms = timing["median_ms"]
+    flops = batch * cost.flops
+    nbytes = batch_bytes(cost, batch)
+    bound_ms = max(flops / (peaks["matmul_gflops"] * 1e6), nbytes / (peaks["copy_gbs"] * 1e6))
+    return {
+        "shape": shape,
+        "block": block,
+        "batch": batch,
+        "form": form,
+        "mode": mode,
+        "layout": layout,
+        "median_ms": round(ms, 4),
+        "p90_ms": round(timing["p90_ms"], 4),
+        "gflops": round(flops / (ms * 1e6), 3),
+        "gbs": round(nbytes / (ms * 1e6), 3),
+        "flop_share": round(flops / (ms * 1e6) / peaks["matmul_gflops"], 4),
+        "bw_share": round(nbytes / (ms * 1e6) / peaks["copy_gbs"], 4),
+        "roofline_ms": round(bound_ms, 4),
+        "gap": round(ms / bound_ms, 2),
+    }
+
+
+def _inputs(channels: int, hw: int, batch: int, gen: torch.Generator, layout: str) -> torch.Tensor:
+    x = torch.randn(batch, channels, hw, hw, generator=gen)
+    return x.to(memory_format=torch.channels_last) if layout == "channels_last" else x
+
+
+def _randomize_bn(module: nn.Module, gen: torch.Generator) -> None:
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm2d) and m.running_var is not None and m.running_mean is not None:
+                m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=gen))
+                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=gen))
+
+
+def bench_blocks(
+    shapes: list[dict[str, Any]], peaks: dict[str, float], *, quick: bool, gen: torch.Generator
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Eager and compiled latency rows for every block and shape; max |deploy - training| per block."""
+    rows: list[dict[str, Any]] = []
+    max_diff: dict[str, float] = {}
+    for si, shape in enumerate(shapes):
+        c, hw = shape["channels"], shape["hw"]
+        for name in list_blocks():
+            k = KERNELS[shape["size"]].get(name, 3)
+            elastic = get_block(name)(BlockConfig(c, c, k, EXPAND, 1))
+            _randomize_bn(elastic, gen)
+            training = elastic.extract().eval()
+            deployed = deploy(training)
+            cost = elastic.cost((hw, hw))
+            with torch.inference_mode():
+                x = _inputs(c, hw, 2, gen, "nchw")
+                diff = (training(x) - deployed(x)).abs().max().item()
+            max_diff[name] = max(max_diff.get(name, 0.0), diff)
+            forms = {("training", "nchw"): training, ("deploy", "nchw"): deployed}
+            for form in ("training", "deploy"):
+                forms[form, "channels_last"] = copy.deepcopy(forms[form, "nchw"]).to(
+                    memory_format=torch.channels_last
+                )
+            # torch.compile is slow to build; quick mode compiles only on the first small shape.
+            compile_here = shape["size"] == "small" and (si == 0 or not quick)
+            for batch in shape["batches"]:
+                budget = 0.4 if quick else 1.5
+                reps = 30 if batch == 1 else (10 if quick else 30)
+                for layout in ("nchw", "channels_last"):
+                    x = _inputs(c, hw, batch, gen, layout)
+                    for form in ("training", "deploy"):
+                        m = forms[form, layout]
+                        with torch.inference_mode():
+                            timing = time_call(lambda m=m, x=x: m(x), budget_s=budget, max_repeats=reps)
+                        rows.append(
+                            _row(
+                                shape=shape["name"],
+                                block=name,
+                                batch=batch,
+                                form=form,
+                                mode="eager",
+                                layout=layout,
+                                timing=timing,
+                                cost=cost,
+                                peaks=peaks,
+                            )
+                        )
+                    if compile_here:
+                        # Every block shares InvertedBottleneck.forward; a fresh Dynamo cache keeps each
+                        # compile from counting against the recompile limit (which falls back to eager).
+                        torch._dynamo.reset()
+                        compiled = compile_deploy(training, channels_last=layout == "channels_last")
+                        with torch.inference_mode():
+                            timing = time_call(
+                                lambda m=compiled, x=x: m(x), budget_s=budget, max_repeats=reps
+                            )
+                        rows.append(
+                            _row(
+                                shape=shape["name"],
+                                block=name,
+                                batch=batch,
+                                form="deploy",
+                                mode="compiled",
+                                layout=layout,
+                                timing=timing,
+                                cost=cost,
+                                peaks=peaks,
+                            )
+                        )
+    return rows, max_diff
+
+
+def bench_inception_vs_dw7(
+    shapes: list[dict[str, Any]], *, quick: bool, gen: torch.Generator
+) -> list[dict[str, Any]]:
+    """Deployed Inception depthwise mixer against a deployed 7x7 depthwise conv, equal hidden channels."""
+    rows = []
+    for shape in shapes:
+        ch, hw = shape["channels"] * EXPAND, shape["hw"]
+        inception = InceptionDWConv(ch, band_kernel=KERNELS[shape["size"]]["inception_dw"])
+        dw7 = ConvBNAct(ch, ch, 7, groups=ch)
+        for m in (inception, dw7):
+            _randomize_bn(m, gen)
+        inception_d, dw7_d = deploy(inception), deploy(dw7)
+        for batch in shape["batches"]:
+            x = _inputs(ch, hw, batch, gen, "nchw")
+            reps = 30 if batch == 1 else 10
+            with torch.inference_mode():
+                t_inc = time_call(
+                    lambda m=inception_d, x=x: m(x), budget_s=0.4 if quick else 1.5, max_repeats=reps
+                )
+                t_dw7 = time_call(lambda m=dw7_d, x=x: m(x), budget_s=0.4 if quick else 1.5, max_repeats=reps)
+            rows.append(
+                {
+                    "shape": shape["name"],
+                    "hidden_channels": ch,
+                    "batch": batch,
+                    "inception_ms": round(t_inc["median_ms"], 4),
+                    "dw7x7_ms": round(t_dw7["median_ms"], 4),
+                    "speedup": round(t_dw7["median_ms"] / t_inc["median_ms"], 3),
+                }
+            )
+    return rows
+
+
+def _targets(rows: list[dict[str, Any]], mixer_rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def median_ms(shape: str, block: str, batch: int, form: str) -> float:
+        return next(
+            r["median_ms"]
+            for r in rows
+            if r["shape"] == shape
+            and r["block"] == block
+            and r["batch"] == batch
+            and r["form"] == form
+            and r["mode"] == "eager"
+            and r["layout"] == "nchw"
+        )
+
+    ratios = {
+        f"{r['shape']}/{r['block']}": median_ms(r["shape"], r["block"], 1, "deploy")
+        / median_ms(r["shape"], r["block"], 1, "training")
+        for r in rows
+        if r["block"] in MULTI_BRANCH
+        and r["batch"] == 1
+        and r["form"] == "deploy"
+        and r["mode"] == "eager"
+        and r["layout"] == "nchw"
+    }
+    worst_ratio = max(ratios, key=ratios.__getitem__)
+    speedups = [r for r in mixer_rows if r["batch"] == 1]
+    slowest = min(speedups, key=lambda r: r["speedup"])
+    deploy64 = [r for r in rows if r["batch"] == 64 and r["form"] == "deploy"]
+    # The best layout/mode per (shape, block) is what a deployment would use.
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in deploy64:
+        key = (r["shape"], r["block"])
+        if key not in best or r["gap"] < best[key]["gap"]:
+            best[key] = r
+    worst_gap = max(best.values(), key=lambda r: r["gap"]) if best else None
+    return {
+        "deploy_vs_training_latency_b1_multibranch": {
+            "value": round(ratios[worst_ratio], 3),
+            "goal": f"<= 0.7 for every multi-branch block (worst: {worst_ratio})",
+            "met": ratios[worst_ratio] <= 0.7,
+        },
+        "inception_dw_speedup_vs_dw7x7_b1": {
+            "value": slowest["speedup"],
+            "goal": f">= 1.2 at every shape (worst: {slowest['shape']})",
+            "met": slowest["speedup"] >= 1.2,
+        },
+        "deploy_latency_over_roofline_b64": {
+            "value": worst_gap["gap"] if worst_gap else None,
+            "goal": "<= 3 for every deploy block, best of layout/mode (worst: "
+            + (f"{worst_gap['shape']}/{worst_gap['block']})" if worst_gap else "none)"),
+            "met": bool(worst_gap) and worst_gap["gap"] <= 3,  # type: ignore[index]
+        },
+    }
+
+
+def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
+    """Run the kernel benchmark and write ``<out_dir>/kernels.json`` and ``.md``."""
+    torch.set_num_threads(THREADS)
+    gen = torch.Generator().manual_seed(0)
+    started = time.perf_counter()
+    shapes = _shapes(quick)
+    peaks = measure_peaks(quick=quick)
+    rows, max_diff = bench_blocks(shapes, peaks, quick=quick, gen=gen)
+    mixer_rows = bench_inception_vs_dw7(shapes, quick=quick, gen=gen)
+    targets = _targets(rows, mixer_rows)
+    gap_rows = [r for r in rows if r["form"] == "deploy" and r["batch"] == 64]
+    results = {
+        "peaks": peaks,
+        "max_abs_diff_deploy_vs_training": max_diff,
+        "latency": rows,
+        "inception_vs_dw7x7": mixer_rows,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    notes = (
+        f"One thread (torch.set_num_threads({THREADS})). Costs (FLOPs, bytes) are the deploy form's for "
+        "every row, so a training-form row's GFLOP/s is useful work per second. Roofline bound = "
+        "max(FLOPs / matmul peak, bytes / copy peak) with bytes of an unfused implementation "
+        "(weights once per batch). Training form = static block with BatchNorm and branches separate, eval "
+        "mode. "
+        + (
+            "Quick mode: fewer shapes, ImageNet stage at batch 1 only, torch.compile on the first shape only."
+            if quick
+            else ""
+        )
+    )
+    summary = [
+        {
+            k: r[k]
+            for k in (
+                "shape",
+                "block",
+                "batch",
+                "form",
+                "mode",
+                "layout",
+                "median_ms",
+                "gflops",
+                "gbs",
+                "flop_share",
+                "bw_share",
+                "roofline_ms",
+                "gap",
+            )
+        }
+        for r in rows
+    ]
+    return write_report(
+        NAME,
+        config={
+            "quick": quick,
+            "threads": THREADS,
+            "expand_ratio": EXPAND,
+            "kernels": KERNELS,
+            "shapes": shapes,
+            "blocks": list_blocks(),
+        },
+        results=results,
+        targets=targets,
+        out_dir=out_dir,
+        notes=notes,
+        tables=[
+            ("Efficiency gap at batch 64 (deploy form)", gap_rows),
+            ("Inception depthwise vs 7x7 depthwise (mixers, deploy form)", mixer_rows),
+            ("All latencies", summary),
+        ],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "reports")
+    args = parser.parse_args()
+    doc = run(quick=args.quick, out_dir=args.out_dir)
+    for tname, t in doc["targets"].items():
+        print(f"{tname}: {t['value']} ({t['goal']}) -> {'met' if t['met'] else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

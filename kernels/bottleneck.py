@@ -1,0 +1,147 @@
+"""An inverted bottleneck with a pluggable depthwise token mixer, in static and elastic form.
+
+``1x1 expand -> mixer (depthwise, carries the stride) -> 1x1 project (+ residual)``:
+the shape of MBConv, so a block built on it can stand in for MBConv in a stage.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+
+from kernels.base import BlockConfig, BlockCost, ElasticBlock
+from kernels.conv_bn import ConvBNAct
+from kernels.cost import conv_cost, elementwise_cost
+from kernels.elastic_conv import ElasticConvBN
+
+
+def hidden_channels(in_channels: int, expand_ratio: float) -> int:
+    """Width of the expanded activation for ``in_channels`` and ``expand_ratio``."""
+    return max(1, round(in_channels * expand_ratio))
+
+
+class InvertedBottleneck(nn.Module):
+    """Static block: ``project(mixer(expand(x)))`` plus ``x`` when shapes allow."""
+
+    def __init__(
+        self, *, expand: ConvBNAct | None, mixer: nn.Module, project: ConvBNAct, residual: bool
+    ) -> None:
+        super().__init__()
+        self.expand: nn.Module = expand if expand is not None else nn.Identity()
+        self.mixer = mixer
+        self.project = project
+        self.residual = residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.project(self.mixer(self.expand(x)))
+        return x + y if self.residual else y
+
+    def reparameterize(self) -> None:
+        """Fold every BatchNorm and merge the mixer's branches; safe to call again."""
+        for part in (self.expand, self.mixer, self.project):
+            fn = getattr(part, "reparameterize", None)
+            if callable(fn):
+                fn()
+
+
+class ElasticMixer(nn.Module, ABC):
+    """The depthwise part of an elastic bottleneck; channels come from the input."""
+
+    @abstractmethod
+    def check_kernel(self, kernel_size: int) -> None:
+        """Raise ``ValueError`` if ``kernel_size`` is not a valid active kernel."""
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor, kernel_size: int) -> torch.Tensor: ...
+
+    @abstractmethod
+    def export(self, channels: int, kernel_size: int) -> nn.Module:
+        """A static mixer with copies of the active weights."""
+
+    @abstractmethod
+    def cost(
+        self, channels: int, kernel_size: int, in_hw: tuple[int, int]
+    ) -> tuple[BlockCost, tuple[int, int]]:
+        """Deploy-form cost of the active mixer for one image and its output size."""
+
+
+class ElasticInvertedBottleneck(ElasticBlock):
+    """Elastic bottleneck; subclasses supply the mixer through :meth:`build_mixer`."""
+
+    def __init__(self, max_config: BlockConfig, *, act_layer: type[nn.Module] = nn.ReLU) -> None:
+        super().__init__(max_config)
+        m = max_config
+        if m.in_channels < 1 or m.out_channels < 1:
+            raise ValueError(
+                f"{type(self).__name__}: channels must be >= 1, got {m.in_channels}->{m.out_channels}"
+            )
+        if m.expand_ratio < 1:
+            raise ValueError(f"{type(self).__name__}: expand_ratio must be >= 1, got {m.expand_ratio}")
+        if m.stride not in (1, 2):
+            raise ValueError(f"{type(self).__name__}: stride must be 1 or 2, got {m.stride}")
+        self.act_layer = act_layer
+        max_hidden = hidden_channels(m.in_channels, m.expand_ratio)
+        self.expand = ElasticConvBN(m.in_channels, max_hidden, 1)
+        self.expand_act = act_layer()
+        self.mixer = self.build_mixer(max_hidden)
+        self.mixer.check_kernel(m.kernel_size)
+        self.project = ElasticConvBN(max_hidden, m.out_channels, 1)
+
+    @abstractmethod
+    def build_mixer(self, max_hidden: int) -> ElasticMixer:
+        """The elastic depthwise mixer at the largest configuration."""
+
+    def check_config(self, config: BlockConfig) -> None:
+        super().check_config(config)
+        if config.in_channels < 1 or config.out_channels < 1 or config.expand_ratio < 1:
+            raise ValueError(f"{type(self).__name__}: need channels >= 1 and expand_ratio >= 1, got {config}")
+        self.mixer.check_kernel(config.kernel_size)
+        self._check_residual(config)
+
+    def _check_residual(self, config: BlockConfig) -> None:
+        m = self.max_config
+        if m.stride == 1 and m.in_channels == m.out_channels and config.in_channels != config.out_channels:
+            raise ValueError(
+                f"{type(self).__name__}: a residual block needs equal active channels, got "
+                f"{config.in_channels}->{config.out_channels}; give both the same width"
+            )
+
+    def _residual(self, config: BlockConfig) -> bool:
+        return config.stride == 1 and config.in_channels == config.out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.active
+        if x.shape[1] != a.in_channels:
+            raise ValueError(
+                f"{type(self).__name__}: input has {x.shape[1]} channels, the active config {a.in_channels}"
+            )
+        hidden = hidden_channels(a.in_channels, a.expand_ratio)
+        y = self.expand_act(self.expand(x, hidden, (1, 1)))
+        y = self.mixer(y, a.kernel_size)
+        y = self.project(y, a.out_channels, (1, 1))
+        return x + y if self._residual(a) else y
+
+    def extract(self) -> InvertedBottleneck:
+        a = self.active
+        hidden = hidden_channels(a.in_channels, a.expand_ratio)
+        return InvertedBottleneck(
+            expand=self.expand.export(a.in_channels, hidden, (1, 1), act_layer=self.act_layer),
+            mixer=self.mixer.export(hidden, a.kernel_size),
+            project=self.project.export(hidden, a.out_channels, (1, 1), act_layer=None),
+            residual=self._residual(a),
+        ).train(self.training)
+
+    def cost(self, input_hw: tuple[int, int]) -> BlockCost:
+        a = self.active
+        hidden = hidden_channels(a.in_channels, a.expand_ratio)
+        total, hw = conv_cost(in_channels=a.in_channels, out_channels=hidden, kernel=(1, 1), in_hw=input_hw)
+        total += elementwise_cost(hidden, hw)
+        mixed, hw = self.mixer.cost(hidden, a.kernel_size, hw)
+        total += mixed
+        projected, hw = conv_cost(in_channels=hidden, out_channels=a.out_channels, kernel=(1, 1), in_hw=hw)
+        total += projected
+        if self._residual(a):
+            total += elementwise_cost(a.out_channels, hw, reads=2)
+        return total

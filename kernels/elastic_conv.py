@@ -1,0 +1,118 @@
+"""An elastic convolution + BatchNorm: sub-configurations slice the largest weights."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kernels.conv_bn import ConvBNAct
+
+
+class ElasticConvBN(nn.Module):
+    """``bn(conv(x))`` whose active channels are the first ones and whose kernel is a centre crop.
+
+    A depthwise layer (``depthwise=True``) has one filter per channel, so its
+    input and output channels are the same active count.
+    """
+
+    def __init__(
+        self,
+        max_in: int,
+        max_out: int,
+        max_kernel: int | tuple[int, int],
+        *,
+        stride: int = 1,
+        dilation: int = 1,
+        depthwise: bool = False,
+    ) -> None:
+        super().__init__()
+        if max_in < 1 or max_out < 1:
+            raise ValueError(f"ElasticConvBN: channels must be >= 1, got {max_in}->{max_out}")
+        if depthwise and max_in != max_out:
+            raise ValueError(f"ElasticConvBN: depthwise needs equal channels, got {max_in}->{max_out}")
+        ks = (max_kernel, max_kernel) if isinstance(max_kernel, int) else max_kernel
+        if ks[0] % 2 == 0 or ks[1] % 2 == 0:
+            raise ValueError(f"ElasticConvBN: kernel sizes must be odd so padding keeps the centre, got {ks}")
+        self.max_kernel = ks
+        self.stride = stride
+        self.dilation = dilation
+        self.depthwise = depthwise
+        self.weight = nn.Parameter(torch.empty(max_out, 1 if depthwise else max_in, *ks))
+        nn.init.kaiming_normal_(self.weight, mode="fan_out")
+        self.bn = nn.BatchNorm2d(max_out)
+
+    def active_weight(self, in_channels: int, out_channels: int, kernel: tuple[int, int]) -> torch.Tensor:
+        """The slice of the largest weight that the given sub-configuration uses."""
+        kh, kw = kernel
+        if kh > self.max_kernel[0] or kw > self.max_kernel[1] or kh % 2 == 0 or kw % 2 == 0:
+            raise ValueError(f"kernel {kernel} must be odd and at most {self.max_kernel}")
+        top = (self.max_kernel[0] - kh) // 2
+        left = (self.max_kernel[1] - kw) // 2
+        w = self.weight[:out_channels, : 1 if self.depthwise else in_channels]
+        return w[:, :, top : top + kh, left : left + kw]
+
+    def forward(self, x: torch.Tensor, out_channels: int, kernel: tuple[int, int]) -> torch.Tensor:
+        in_channels = x.shape[1]
+        if self.depthwise and out_channels != in_channels:
+            raise ValueError(f"depthwise conv: {in_channels} input channels but {out_channels} requested")
+        w = self.active_weight(in_channels, out_channels, kernel)
+        pad = (self.dilation * (kernel[0] - 1) // 2, self.dilation * (kernel[1] - 1) // 2)
+        y = F.conv2d(
+            x,
+            w,
+            stride=self.stride,
+            padding=pad,
+            dilation=self.dilation,
+            groups=out_channels if self.depthwise else 1,
+        )
+        return self._batch_norm(y, out_channels)
+
+    def _batch_norm(self, y: torch.Tensor, channels: int) -> torch.Tensor:
+        bn = self.bn
+        assert bn.running_mean is not None and bn.running_var is not None
+        # Slices of the running statistics are views, so training updates the shared buffers in place.
+        if self.training and bn.num_batches_tracked is not None:
+            bn.num_batches_tracked.add_(1)
+        return F.batch_norm(
+            y,
+            bn.running_mean[:channels],
+            bn.running_var[:channels],
+            bn.weight[:channels],
+            bn.bias[:channels],
+            training=self.training or not bn.track_running_stats,
+            momentum=0.1 if bn.momentum is None else bn.momentum,
+            eps=bn.eps,
+        )
+
+    @torch.no_grad()
+    def export(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: tuple[int, int],
+        *,
+        act_layer: type[nn.Module] | None,
+    ) -> ConvBNAct:
+        """A static :class:`ConvBNAct` holding copies of the active weights and statistics."""
+        static = ConvBNAct(
+            in_channels,
+            out_channels,
+            kernel,
+            stride=self.stride,
+            dilation=self.dilation,
+            groups=out_channels if self.depthwise else 1,
+            act_layer=act_layer,
+        ).to(self.weight.device, self.weight.dtype)
+        static.conv.weight.copy_(self.active_weight(in_channels, out_channels, kernel))
+        bn = static.bn
+        assert isinstance(bn, nn.BatchNorm2d)
+        assert bn.running_mean is not None and bn.running_var is not None
+        assert self.bn.running_mean is not None and self.bn.running_var is not None
+        bn.weight.copy_(self.bn.weight[:out_channels])
+        bn.bias.copy_(self.bn.bias[:out_channels])
+        bn.running_mean.copy_(self.bn.running_mean[:out_channels])
+        bn.running_var.copy_(self.bn.running_var[:out_channels])
+        bn.eps = self.bn.eps
+        bn.momentum = self.bn.momentum
+        return static

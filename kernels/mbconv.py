@@ -1,0 +1,289 @@
+"""Inverted-residual MBConv: elastic kernel, expand ratio and channels; static deploy form."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kernels._registry import register_block
+from kernels.base import BlockConfig, BlockCost, ElasticBlock
+from kernels.conv_bn import ConvBNAct
+from kernels.cost import conv_cost, elementwise_cost
+from kernels.se import ElasticSqueezeExcite, SqueezeExcite, se_channels
+
+
+def hidden_channels(in_channels: int, expand_ratio: float) -> int:
+    """Width of the expanded (depthwise) part of a block."""
+    return max(1, round(in_channels * expand_ratio))
+
+
+def elastic_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+    """``bn`` on the first ``x.shape[1]`` channels; training updates the shared statistics in place."""
+    c = x.shape[1]
+    assert bn.running_mean is not None and bn.running_var is not None
+    momentum = 0.0
+    if bn.training and bn.track_running_stats:
+        assert bn.num_batches_tracked is not None
+        bn.num_batches_tracked.add_(1)
+        # momentum None means a cumulative average, as in nn.BatchNorm2d (used by BN recalibration).
+        momentum = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+    return F.batch_norm(
+        x,
+        bn.running_mean[:c],
+        bn.running_var[:c],
+        bn.weight[:c],
+        bn.bias[:c],
+        training=bn.training or not bn.track_running_stats,
+        momentum=momentum,
+        eps=bn.eps,
+    )
+
+
+@torch.no_grad()
+def _copy_bn(src: nn.BatchNorm2d, dst: nn.Module, channels: int) -> None:
+    assert isinstance(dst, nn.BatchNorm2d)
+    assert src.running_mean is not None and src.running_var is not None
+    assert dst.running_mean is not None and dst.running_var is not None
+    dst.weight.copy_(src.weight[:channels])
+    dst.bias.copy_(src.bias[:channels])
+    dst.running_mean.copy_(src.running_mean[:channels])
+    dst.running_var.copy_(src.running_var[:channels])
+    if src.num_batches_tracked is not None and dst.num_batches_tracked is not None:
+        dst.num_batches_tracked.copy_(src.num_batches_tracked)
+    dst.eps, dst.momentum = src.eps, src.momentum
+
+
+@torch.no_grad()
+def _permute_bn(bn: nn.BatchNorm2d, order: torch.Tensor) -> None:
+    assert bn.running_mean is not None and bn.running_var is not None
+    for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
+        t.copy_(t[order])
+
+
+class MBConv(nn.Module):
+    """Static MBConv: 1x1 expand, depthwise kxk, optional squeeze-excite, 1x1 project, residual."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        hidden_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        use_se: bool = False,
+        act_layer: type[nn.Module] = nn.ReLU,
+        residual: bool | None = None,
+    ) -> None:
+        super().__init__()
+        can_add = stride == 1 and in_channels == out_channels
+        if residual and not can_add:
+            raise ValueError(
+                f"MBConv: a residual needs stride 1 and equal channels, got stride {stride}, "
+                f"{in_channels}->{out_channels}; pass residual=None to decide automatically"
+            )
+        self.expand = ConvBNAct(in_channels, hidden_channels, 1, act_layer=act_layer)
+        self.depthwise = ConvBNAct(
+            hidden_channels,
+            hidden_channels,
+            kernel_size,
+            stride=stride,
+            groups=hidden_channels,
+            act_layer=act_layer,
+        )
+        self.se: nn.Module = (
+            SqueezeExcite(hidden_channels, se_channels(hidden_channels)) if use_se else nn.Identity()
+        )
+        self.project = ConvBNAct(hidden_channels, out_channels, 1, act_layer=None)
+        self.has_residual = can_add if residual is None else residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.project(self.se(self.depthwise(self.expand(x))))
+        if self.has_residual:
+            out = out + x
+        return out
+
+    def reparameterize(self) -> None:
+        """Fold every BatchNorm into its convolution (idempotent)."""
+        self.expand.reparameterize()
+        self.depthwise.reparameterize()
+        self.project.reparameterize()
+
+
+def mbconv_cost(
+    config: BlockConfig, *, input_hw: tuple[int, int], use_se: bool, residual: bool | None = None
+) -> BlockCost:
+    """Cost of one MBConv of ``config`` in its deploy form (BatchNorm folded into biases)."""
+    cin, cout, k = config.in_channels, config.out_channels, config.kernel_size
+    hid = hidden_channels(cin, config.expand_ratio)
+    expand, hw = conv_cost(in_channels=cin, out_channels=hid, kernel=(1, 1), in_hw=input_hw)
+    total = expand + elementwise_cost(hid, hw)
+    dw, hw = conv_cost(
+        in_channels=hid, out_channels=hid, kernel=(k, k), in_hw=hw, stride=config.stride, groups=hid
+    )
+    total = total + dw + elementwise_cost(hid, hw)
+    if use_se:
+        mid = se_channels(hid)
+        reduce, _ = conv_cost(in_channels=hid, out_channels=mid, kernel=(1, 1), in_hw=(1, 1))
+        excite, _ = conv_cost(in_channels=mid, out_channels=hid, kernel=(1, 1), in_hw=(1, 1))
+        # pooling reads the tensor; the gating multiply costs a MAC per element and reads + writes it
+        gate = BlockCost(macs=hid * hw[0] * hw[1], params=0, bytes_moved=0)
+        total = total + reduce + excite + gate + elementwise_cost(hid, hw, reads=2, writes=1)
+    project, hw = conv_cost(in_channels=hid, out_channels=cout, kernel=(1, 1), in_hw=hw)
+    total = total + project
+    if (config.stride == 1 and cin == cout) if residual is None else residual:
+        total = total + elementwise_cost(cout, hw, reads=2, writes=1)
+    return total
+
+
+@register_block("mbconv")
+class ElasticMBConv(ElasticBlock):
+    """MBConv built at its largest configuration; smaller ones take first channels and centre kernels.
+
+    A smaller kernel is the centre crop of the next larger one passed through a learned
+    ``k*k x k*k`` transform (identity at start), as in Once-for-All. ``residual=None`` adds
+    the input when stride is 1 and the largest in/out channels are equal; ``False`` never does
+    (e.g. a stage's first block, whose elastic width may differ from its input's).
+    """
+
+    def __init__(
+        self,
+        max_config: BlockConfig,
+        *,
+        kernel_sizes: tuple[int, ...] | None = None,
+        use_se: bool = False,
+        act_layer: type[nn.Module] = nn.ReLU,
+        residual: bool | None = None,
+    ) -> None:
+        super().__init__(max_config)
+        kmax = max_config.kernel_size
+        sizes = (
+            tuple(sorted(set(kernel_sizes), reverse=True))
+            if kernel_sizes
+            else tuple(range(kmax, 2, -2)) or (kmax,)
+        )
+        if sizes[0] != kmax or any(k % 2 == 0 or k < 1 for k in sizes):
+            raise ValueError(
+                f"ElasticMBConv: kernel_sizes {kernel_sizes} must be odd, positive and have the largest "
+                f"equal to max_config.kernel_size={kmax}; e.g. kernel_sizes=(3, 5, {kmax})"
+            )
+        if max_config.expand_ratio <= 0 or max_config.stride not in (1, 2):
+            raise ValueError(
+                f"ElasticMBConv: expand_ratio must be > 0 and stride 1 or 2, got "
+                f"{max_config.expand_ratio} and {max_config.stride}"
+            )
+        self.kernel_sizes = sizes
+        self.use_se = use_se
+        can_add = max_config.stride == 1 and max_config.in_channels == max_config.out_channels
+        if residual and not can_add:
+            raise ValueError(
+                f"ElasticMBConv: a residual needs stride 1 and equal channels, got {max_config}; "
+                "pass residual=None to decide automatically"
+            )
+        self.has_residual = can_add if residual is None else residual
+        cin, cout = max_config.in_channels, max_config.out_channels
+        hid = hidden_channels(cin, max_config.expand_ratio)
+        self.expand_weight = nn.Parameter(torch.empty(hid, cin, 1, 1))
+        self.expand_bn = nn.BatchNorm2d(hid)
+        self.dw_weight = nn.Parameter(torch.empty(hid, 1, kmax, kmax))
+        self.dw_bn = nn.BatchNorm2d(hid)
+        self.kernel_transforms = nn.ParameterDict(
+            {f"{a}to{b}": nn.Parameter(torch.eye(b * b)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)}
+        )
+        self.se: ElasticSqueezeExcite | None = ElasticSqueezeExcite(hid) if use_se else None
+        self.project_weight = nn.Parameter(torch.empty(cout, hid, 1, 1))
+        self.project_bn = nn.BatchNorm2d(cout)
+        self.act = act_layer()
+        self.act_layer = act_layer
+        for weight in (self.expand_weight, self.dw_weight, self.project_weight):
+            nn.init.kaiming_normal_(weight, mode="fan_out")
+
+    def check_config(self, config: BlockConfig) -> None:
+        super().check_config(config)
+        if config.kernel_size not in self.kernel_sizes:
+            raise ValueError(f"ElasticMBConv: kernel {config.kernel_size} is not one of {self.kernel_sizes}")
+        if self.has_residual and config.in_channels != config.out_channels:
+            raise ValueError(
+                f"ElasticMBConv: a residual block needs equal active channels, got "
+                f"{config.in_channels}->{config.out_channels}"
+            )
+
+    def active_kernel(self, kernel_size: int, channels: int) -> torch.Tensor:
+        """The depthwise kernel for ``kernel_size`` on the first ``channels`` channels."""
+        weight = self.dw_weight[:channels]
+        for src, dst in zip(self.kernel_sizes[:-1], self.kernel_sizes[1:], strict=True):
+            if src <= kernel_size:
+                break
+            start = (src - dst) // 2
+            weight = weight[:, :, start : start + dst, start : start + dst]
+            weight = (weight.reshape(channels, dst * dst) @ self.kernel_transforms[f"{src}to{dst}"]).reshape(
+                channels, 1, dst, dst
+            )
+        return weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.active
+        hid = hidden_channels(c.in_channels, c.expand_ratio)
+        h = self.act(
+            elastic_batch_norm(self.expand_bn, F.conv2d(x, self.expand_weight[:hid, : c.in_channels]))
+        )
+        kernel = self.active_kernel(c.kernel_size, hid)
+        h = F.conv2d(h, kernel, stride=c.stride, padding=c.kernel_size // 2, groups=hid)
+        h = self.act(elastic_batch_norm(self.dw_bn, h))
+        if self.se is not None:
+            h = self.se(h)
+        out = elastic_batch_norm(self.project_bn, F.conv2d(h, self.project_weight[: c.out_channels, :hid]))
+        if self.has_residual:
+            out = out + x
+        return out
+
+    @torch.no_grad()
+    def extract(self) -> MBConv:
+        c = self.active
+        hid = hidden_channels(c.in_channels, c.expand_ratio)
+        block = MBConv(
+            c.in_channels,
+            c.out_channels,
+            hidden_channels=hid,
+            kernel_size=c.kernel_size,
+            stride=c.stride,
+            use_se=self.use_se,
+            act_layer=self.act_layer,
+            residual=self.has_residual,
+        ).to(self.dw_weight.device)
+        block.expand.conv.weight.copy_(self.expand_weight[:hid, : c.in_channels])
+        block.depthwise.conv.weight.copy_(self.active_kernel(c.kernel_size, hid))
+        block.project.conv.weight.copy_(self.project_weight[: c.out_channels, :hid])
+        _copy_bn(self.expand_bn, block.expand.bn, hid)
+        _copy_bn(self.dw_bn, block.depthwise.bn, hid)
+        _copy_bn(self.project_bn, block.project.bn, c.out_channels)
+        if self.se is not None:
+            block.se = self.se.extract(hid)
+        block.train(self.training)
+        return block
+
+    def cost(self, input_hw: tuple[int, int]) -> BlockCost:
+        return mbconv_cost(self.active, input_hw=input_hw, use_se=self.use_se, residual=self.has_residual)
+
+    @torch.no_grad()
+    def sort_channels(self) -> None:
+        """Put expanded channels in order of importance (L1 norm of their projection weights).
+
+        The full block computes the same function afterwards; narrower expand ratios then
+        keep the most important channels.
+        """
+        order = torch.argsort(self.project_weight.abs().sum(dim=(0, 2, 3)), descending=True)
+        self.project_weight.copy_(self.project_weight[:, order])
+        self.expand_weight.copy_(self.expand_weight[order])
+        self.dw_weight.copy_(self.dw_weight[order])
+        _permute_bn(self.expand_bn, order)
+        _permute_bn(self.dw_bn, order)
+        if self.se is not None:
+            self.se.permute_channels(order)
+
+    @torch.no_grad()
+    def zero_init_last_bn(self) -> None:
+        """Zero the projection BatchNorm's gamma so a residual block starts as the identity (BigNAS)."""
+        if self.has_residual:
+            self.project_bn.weight.zero_()

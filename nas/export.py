@@ -1,0 +1,210 @@
+"""Export bundles: a chosen subnet with trained weights, runnable without this package."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas.artifacts import ArtifactStore
+from nas.settings import Settings, get_settings
+from nas.store import Database, crud
+from nas.store.models import Artifact
+
+log = logging.getLogger(__name__)
+BUNDLE_FORMAT = 1
+
+
+class ExportError(LookupError):
+    """The subnet cannot be exported; the message says why."""
+
+
+def _torchscript(model: nn.Module, example: torch.Tensor) -> bytes:
+    try:
+        scripted = torch.jit.script(model)
+    except Exception:  # scripting rejects some Python constructs; tracing a static net is equivalent
+        scripted = torch.jit.trace(model, example, check_trace=False)
+    buf = io.BytesIO()
+    torch.jit.save(scripted, buf)
+    return buf.getvalue()
+
+
+def _onnx(model: nn.Module, example: torch.Tensor) -> bytes | None:
+    """ONNX with a dynamic batch axis; None (and a log line) if the exporter cannot handle the model."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        try:
+            torch.onnx.export(
+                model, (example,), str(path), input_names=["images"], output_names=["logits"],
+                dynamo=False, dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+            )  # fmt: skip
+        except Exception:
+            log.exception("ONNX export failed; the bundle ships TorchScript only")
+            return None
+        return path.read_bytes()
+
+
+def _model_card(arch: dict[str, Any], metrics: dict[str, Any], job_name: str) -> str:
+    c, h, w = metrics["input"]["shape"][1:]
+    lat = "\n".join(
+        f"| {p} | {v['median_ms']:.3f} | {v['p10_ms']:.3f}-{v['p90_ms']:.3f} | {v['batch']} | {v['precision']} |"
+        for p, v in metrics["latency"].items()
+    )
+    acc_test = metrics.get("accuracy_test")
+    acc_test_s = f"{acc_test:.4f}" if acc_test is not None else "not measured"
+    return f"""# Subnet {metrics["arch_hash"]} of job "{job_name}"
+
+Found by neural architecture search over the `{arch["family"]}` once-for-all search space:
+a supernet was trained once, subnets were measured for real (accuracy after BatchNorm
+recalibration; latency with warm-up and repeated runs, median reported), predictors guided
+the multi-objective search, and this subnet lies on the job's Pareto front.
+
+## Metrics
+
+- validation accuracy: {metrics["accuracy_val"]:.4f}; test accuracy: {acc_test_s}
+- parameters: {metrics["params"]:,}; FLOPs: {metrics["flops"]:,}; input resolution {arch["resolution"]}
+
+| hardware | median ms | p10-p90 ms | batch | precision |
+|---|---|---|---|---|
+{lat}
+
+## Use
+
+The model takes float images in [0, 1], shape (N, {c}, {h}, {w}), and does its own
+normalisation and resizing. It returns class logits.
+
+```python
+import torch
+model = torch.jit.load("model.ts")
+logits = model(images)          # images: float32 (N, {c}, {h}, {w}) in [0, 1]
+```
+
+or with onnxruntime: `onnxruntime.InferenceSession("model.onnx").run(None, {{"images": x}})`.
+
+`state_dict.pt` holds the same weights for fine-tuning with this project's `kernels` package;
+`arch.json` the architecture; `SHA256SUMS` the checksums of every file.
+"""
+
+
+def build_bundle(model: nn.Module, *, arch: dict[str, Any], metrics: dict[str, Any], job_name: str) -> bytes:
+    """The zip bundle of one deployed subnet."""
+    model = model.eval()
+    shape = metrics["input"]["shape"]
+    example = torch.rand(*shape)
+    files: dict[str, bytes] = {
+        "arch.json": json.dumps(arch, indent=2, sort_keys=True).encode(),
+        "state_dict.pt": _save_state_dict(model),
+        "model.ts": _torchscript(model, example),
+        "metrics.json": json.dumps(metrics, indent=2, sort_keys=True).encode(),
+        "README.md": _model_card(arch, metrics, job_name).encode(),
+    }
+    onnx_bytes = _onnx(model, example)
+    if onnx_bytes is not None:
+        files["model.onnx"] = onnx_bytes
+    sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
+    files["SHA256SUMS"] = sums.encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _save_state_dict(model: nn.Module) -> bytes:
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getvalue()
+
+
+def _deployed_model(db: Database, store: ArtifactStore, job_id: str, arch_hash: str, settings: Settings) -> nn.Module:
+    """The exact model the job measured (saved at verification), else rebuilt the same way."""
+    with db.session() as s:
+        saved = [a for a in crud.list_artifacts(s, job_id=job_id, kind="weights") if a.meta.get("arch_hash") == arch_hash]
+        uri = saved[-1].uri if saved else None
+    if uri is not None:
+        model = store.get_torch(uri)
+        assert isinstance(model, nn.Module)
+        return model
+    from nas.pipeline.context import JobContext
+    from nas.pipeline.evaluate import deploy_subnet
+    from nas.pipeline.state import JobState
+    from nas.schemas import JobSpec
+    from supernets import Arch
+
+    with db.session() as s:
+        job = crud.get_job(s, job_id=job_id)
+        assert job is not None
+        spec = JobSpec.model_validate(job.spec)
+        sub = crud.get_subnet_by_hash(s, job_id=job_id, arch_hash=arch_hash)
+        assert sub is not None
+        arch = Arch.from_dict(sub.arch)
+
+    def no_measuring(items: Any, profile: str) -> Any:
+        raise RuntimeError("export does not measure")
+
+    ctx = JobContext(job_id=job_id, spec=spec, settings=settings, db=db, store=store, measure_latency=no_measuring)
+    return deploy_subnet(JobState(ctx), arch)
+
+
+def export_subnet(
+    *, db: Database, store: ArtifactStore, job_id: str, subnet_id: int, settings: Settings | None = None
+) -> Artifact:
+    """Build (or reuse) the download bundle of a measured subnet; returns its artifact row."""
+    settings = settings or get_settings()
+    with db.session() as s:
+        job = crud.get_job(s, job_id=job_id)
+        sub = crud.get_subnet(s, job_id=job_id, subnet_id=subnet_id)
+        if job is None or sub is None:
+            raise ExportError(f"job {job_id} has no subnet {subnet_id}")
+        for art in crud.list_artifacts(s, job_id=job_id, kind="bundle"):
+            if art.meta.get("subnet_id") == subnet_id and store.exists(art.uri):
+                s.expunge(art)
+                return art
+        if crud.latest_front(s, job_id=job_id) is None and job.status.value != "succeeded":
+            raise ExportError(f"job {job_id} has not measured any subnet yet; wait for its measure stage")
+        from nas.pipeline.evaluate import LATENCY_BATCH
+
+        spec = job.spec
+        latency: dict[str, Any] = {}
+        for profile in spec.get("hardware", []):
+            m = crud.get_measurement(s, profile=profile, arch_hash=sub.measurement_key,
+                                     resolution=int(sub.arch["resolution"]), batch=LATENCY_BATCH)  # fmt: skip
+            if m is not None:
+                latency[profile] = {
+                    "median_ms": m.median_ms, "p10_ms": m.p10_ms, "p90_ms": m.p90_ms, "mean_ms": m.mean_ms,
+                    "n": m.n, "batch": m.batch, "precision": profile.rsplit("-", 1)[-1], "device": profile.split("-")[0],
+                }  # fmt: skip
+        arch, arch_hash, job_name, owner_id = dict(sub.arch), sub.arch_hash, job.name, job.owner_id
+        metrics: dict[str, Any] = {
+            "arch_hash": arch_hash, "job_id": job_id, "subnet_id": subnet_id, "accuracy_val": sub.accuracy_val,
+            "accuracy_test": sub.accuracy_test, "params": sub.params, "flops": sub.flops, "latency": latency,
+            "dataset_hash": job.dataset_hash, "bundle_format": BUNDLE_FORMAT,
+        }  # fmt: skip
+    model = _deployed_model(db, store, job_id, arch_hash, settings)
+    image = _input_shape(spec, settings)
+    metrics["input"] = {"shape": [1, *image], "dtype": "float32", "range": [0.0, 1.0], "layout": "NCHW"}
+    data = build_bundle(model, arch=arch, metrics=metrics, job_name=job_name)
+    obj = store.put_bytes(f"jobs/{job_id}/bundles/subnet-{subnet_id}-{arch_hash}.zip", data)
+    with db.session() as s:
+        art = crud.add_artifact(
+            s, kind="bundle", uri=obj.uri, sha256=obj.sha256, size_bytes=obj.size_bytes, job_id=job_id,
+            owner_id=owner_id, meta={"subnet_id": subnet_id, "arch_hash": arch_hash},
+        )  # fmt: skip
+        s.flush()
+        s.expunge(art)
+    return art
+
+
+def _input_shape(spec: dict[str, Any], settings: Settings) -> tuple[int, int, int]:
+    from nas.data import load_dataset
+
+    splits = load_dataset({**spec["dataset"], "limit": 1}, data_dir=settings.data_dir, seed=int(spec.get("seed", 0)))
+    return (splits.channels, splits.image_size, splits.image_size)

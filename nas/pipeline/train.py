@@ -1,0 +1,84 @@
+"""Stage 2: train the supernet by the job's schedule, checkpointing every epoch, resuming from the last."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from nas.pipeline.state import CHECKPOINT, JobState
+from nas.store import crud
+from supernets.bn import recalibrate_bn
+from supernets.evaluate import evaluate_accuracy
+from supernets.training import TrainConfig, TrainingStoppedError, make_trainer
+
+STAGE = "train"
+EPOCH_EVAL_IMAGES = 1000
+EPOCH_CALIB_IMAGES = 500
+
+
+def train_config(training: dict[str, Any]) -> TrainConfig:
+    """The trainer's config from the job spec's ``training`` block (unknown keys are the spec's own)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in training.items() if k in names and v is not None})
+
+
+def _quick_accuracy(state: JobState, supernet: torch.nn.Module, which: str) -> float:
+    """Validation accuracy of the largest or smallest subnet on a slice, for the training curve."""
+    space = state.space
+    arch = space.largest() if which == "largest" else space.smallest()
+    model = supernet.extract(arch)  # type: ignore[operator]
+    recalibrate_bn(model, state.calibration_images[:EPOCH_CALIB_IMAGES])
+    splits = state.splits
+    return evaluate_accuracy(model, splits.val_x[:EPOCH_EVAL_IMAGES], splits.val_y[:EPOCH_EVAL_IMAGES])
+
+
+def run_train(state: JobState) -> None:
+    ctx = state.ctx
+    spec = ctx.spec.training
+    config = train_config(spec.model_dump())
+    ckpt = state.latest_checkpoint()
+    done_epochs = int((ckpt.meta or {}).get("epoch", 0)) if ckpt is not None else 0
+    if done_epochs >= config.epochs:
+        return
+    supernet = state.new_supernet()
+    extra: dict[str, Any] = {}
+    if spec.schedule == "standalone":
+        extra["arch"] = state.space.largest()
+    trainer = make_trainer(
+        spec.schedule, supernet=supernet, space=state.space, config=config, seed=ctx.spec.seed, **extra
+    )
+    if ckpt is not None:
+        trainer.load_state_dict(ctx.store.get_torch(ckpt.uri))  # type: ignore[arg-type]
+        ctx.emit("log", {"message": f"resumed training after epoch {done_epochs}"}, stage=STAGE)
+    splits = state.splits
+    total = config.epochs
+    while trainer.epoch < total:
+        epoch = trainer.epoch
+        steps_per_epoch = max(1, -(-len(splits.train_x) // config.batch_size))
+
+        def on_step(step: int, steps: int, loss: float, epoch: int = epoch) -> None:
+            ctx.progress(STAGE, epoch * steps + step, total * steps, loss=loss, epoch=epoch + 1)
+
+        try:
+            metrics = trainer.train_epoch(splits.train_x, splits.train_y, on_step=on_step, should_stop=ctx.should_stop)
+        except TrainingStoppedError:
+            ctx.check_cancel()
+            raise
+        obj = ctx.store.put_torch(f"jobs/{ctx.job_id}/checkpoints/epoch-{trainer.epoch:04d}.pt", trainer.state_dict())
+        with ctx.db.session() as s:
+            crud.add_artifact(
+                s, job_id=ctx.job_id, owner_id=None, kind=CHECKPOINT, uri=obj.uri, sha256=obj.sha256,
+                size_bytes=obj.size_bytes, meta={"epoch": trainer.epoch, "schedule": spec.schedule},
+            )  # fmt: skip
+        payload = {
+            "epoch": trainer.epoch,
+            "loss": float(metrics.get("loss", float("nan"))),
+            "lr": float(metrics.get("lr", float("nan"))),
+            "val_acc_largest": _quick_accuracy(state, supernet, "largest"),
+            "val_acc_smallest": _quick_accuracy(state, supernet, "smallest"),
+            "steps": steps_per_epoch,
+        }
+        ctx.emit("epoch", payload, stage=STAGE)
+    state._supernet = None  # the next stage loads the final checkpoint

@@ -1,0 +1,266 @@
+"""Predictor-in-the-loop search (as in DyNAS-T's LINAS): search on predictors, measure the best, refit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import optuna
+
+from nas.pareto import (
+    Constraint,
+    Objective,
+    ParetoFront,
+    crowding_distance,
+    non_dominated_ranks,
+    reference_point,
+)
+from nas.search.evolve import evolve_on_predictors
+from nas.search.protocols import PredictorLike, SpaceLike
+from nas.search.study import ALGORITHMS, Candidate, open_storage, search_with_optuna
+from supernets.arch import Arch
+
+Measure = Callable[[list[Arch]], list[dict[str, float]]]
+ENGINES = ("optuna", "vectorised")
+
+
+@dataclass(frozen=True)
+class MeasuredPoint:
+    """A really measured architecture; ``predicted`` is what the predictors said before (None if initial)."""
+
+    arch: Arch
+    values: dict[str, float]
+    round: int
+    predicted: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """What one round did: the points it measured and the front of everything measured so far."""
+
+    round: int
+    measured: tuple[MeasuredPoint, ...]
+    front: ParetoFront
+    hypervolume: float
+    evaluations: int
+    study_name: str | None
+    wall_s: float
+
+
+@dataclass
+class SearchResult:
+    """All measured points, the final front, and the hypervolume after the initial sample and each round."""
+
+    points: list[MeasuredPoint]
+    front: ParetoFront
+    reference: list[float]
+    history: list[float]
+    rounds: list[RoundResult] = field(default_factory=list)
+
+    def predicted_vs_measured(self) -> list[dict[str, object]]:
+        """One row per point chosen by the predictors: arch hash, round, predicted and measured values."""
+        return [
+            {"arch_hash": p.arch.arch_hash, "round": p.round, "predicted": p.predicted, "measured": p.values}
+            for p in self.points
+            if p.predicted is not None
+        ]
+
+
+def select_candidates(
+    candidates: Sequence[Candidate],
+    *,
+    objectives: Sequence[Objective],
+    constraints: Sequence[Constraint],
+    k: int,
+) -> list[Candidate]:
+    """Up to ``k`` candidates: predicted-feasible by rank, then crowding; then least violation."""
+    if k <= 0 or not candidates:
+        return []
+    goals = [o.goal for o in objectives]
+    feasible = [c for c in candidates if all(con.satisfied(c.predicted) for con in constraints)]
+    chosen: list[Candidate] = []
+    if feasible:
+        pts = np.array([[c.predicted[o.key] for o in objectives] for c in feasible])
+        ranks = non_dominated_ranks(pts, goals)
+        for r in range(int(ranks.max()) + 1):
+            idx = np.flatnonzero(ranks == r)
+            if len(chosen) + idx.size > k:
+                idx = idx[np.argsort(-crowding_distance(pts[idx], goals), kind="stable")[: k - len(chosen)]]
+            chosen.extend(feasible[i] for i in idx)
+            if len(chosen) >= k:
+                break
+    if len(chosen) < k:
+        rest = [c for c in candidates if c not in feasible]
+        rest.sort(key=lambda c: sum(max(con.violation(c.predicted), 0.0) for con in constraints))
+        chosen.extend(rest[: k - len(chosen)])
+    return chosen
+
+
+def _round_budgets(total: int, rounds: int) -> list[int]:
+    base, extra = divmod(total, rounds)
+    return [base + (1 if r < extra else 0) for r in range(rounds)]
+
+
+def _check_values(values: list[dict[str, float]], archs: list[Arch], keys: Sequence[str]) -> None:
+    if len(values) != len(archs):
+        raise ValueError(f"measure returned {len(values)} results for {len(archs)} architectures")
+    for v in values:
+        missing = [k for k in keys if k not in v]
+        if missing:
+            raise ValueError(
+                f"measure returned no value for {missing}; it must return every objective and constraint"
+            )
+
+
+def refine_search(
+    *,
+    space: SpaceLike,
+    objectives: Sequence[Objective],
+    constraints: Sequence[Constraint] = (),
+    predictors: Mapping[str, PredictorLike],
+    measure: Measure,
+    initial: Sequence[tuple[Arch, Mapping[str, float]]],
+    measure_budget: int,
+    rounds: int,
+    population: int,
+    generations: int,
+    algorithm: str = "nsga2",
+    engine: str = "optuna",
+    seed: int = 0,
+    storage_url: str | None = None,
+    study_prefix: str = "search",
+    reference: Sequence[float] | None = None,
+    on_round: Callable[[RoundResult], None] | None = None,
+) -> SearchResult:
+    """Search on the predictors, measure the chosen candidates, refit, for ``rounds`` rounds.
+
+    ``measure_budget`` counts every real measurement, the ``initial`` sample included;
+    each round gets an equal share of the rest. No architecture is measured twice.
+    The reference point, unless given, comes from ``reference_point`` on the initial sample.
+    """
+    keys = list(dict.fromkeys([o.key for o in objectives] + [c.key for c in constraints]))
+    if not objectives:
+        raise ValueError("give at least one objective")
+    missing = [k for k in keys if k not in predictors]
+    if missing:
+        raise ValueError(f"no predictor for {missing}; pass one per objective and constraint key")
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown search algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown search engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "vectorised" and algorithm != "nsga2":
+        raise ValueError("the vectorised engine runs NSGA-II only; use engine='optuna' for tpe or random")
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if len(initial) < 2:
+        raise ValueError("give at least 2 initially measured architectures to fit the predictors on")
+    if measure_budget < len(initial):
+        raise ValueError(
+            f"measure_budget {measure_budget} is smaller than the initial sample of {len(initial)}; "
+            "raise the budget"
+        )
+    points: list[MeasuredPoint] = []
+    for arch, values in initial:
+        if arch.arch_hash not in {p.arch.arch_hash for p in points}:
+            points.append(MeasuredPoint(arch=arch, values={k: float(values[k]) for k in keys}, round=0))
+    ref = (
+        list(reference)
+        if reference is not None
+        else reference_point(objectives, constraints=constraints, initial=[p.values for p in points])
+    )
+
+    def front_now() -> ParetoFront:
+        return ParetoFront.from_points(
+            [p.values for p in points], objectives=objectives, reference=ref, constraints=constraints
+        )
+
+    history = [front_now().hypervolume]
+    result_rounds: list[RoundResult] = []
+    storage = open_storage(storage_url)
+    rng = np.random.default_rng(seed)
+    for r, budget in enumerate(_round_budgets(measure_budget - len(points), rounds), start=1):
+        started = time.perf_counter()
+        archs = [p.arch for p in points]
+        for key in keys:
+            predictors[key].fit(archs, np.array([p.values[key] for p in points]))
+        study_name: str | None = f"{study_prefix}-round{r}"
+        if engine == "optuna":
+            candidates, study = search_with_optuna(
+                space=space, objectives=objectives, constraints=constraints, predictors=predictors,
+                algorithm=algorithm, population=population, generations=generations, seed=seed + r,
+                storage=storage, study_name=study_name,
+            )  # fmt: skip
+            evaluations = len(study.trials)
+        else:
+            candidates, evaluations = evolve_on_predictors(
+                space=space, objectives=objectives, constraints=constraints, predictors=predictors,
+                population=population, generations=generations, rng=rng, seeds=archs,
+            )  # fmt: skip
+            study_name = None
+        measured_hashes = {p.arch.arch_hash for p in points}
+        fresh = [c for c in candidates if c.arch.arch_hash not in measured_hashes]
+        chosen = select_candidates(fresh, objectives=objectives, constraints=constraints, k=budget)
+        new_points: list[MeasuredPoint] = []
+        if chosen:
+            chosen_archs = [c.arch for c in chosen]
+            measured = measure(chosen_archs)
+            _check_values(measured, chosen_archs, keys)
+            new_points = [
+                MeasuredPoint(
+                    arch=c.arch, values={k: float(v[k]) for k in keys}, round=r, predicted=c.predicted
+                )
+                for c, v in zip(chosen, measured, strict=True)
+            ]
+            points.extend(new_points)
+        front = front_now()
+        history.append(front.hypervolume)
+        result = RoundResult(
+            round=r, measured=tuple(new_points), front=front, hypervolume=front.hypervolume,
+            evaluations=evaluations, study_name=study_name, wall_s=time.perf_counter() - started,
+        )  # fmt: skip
+        result_rounds.append(result)
+        if on_round is not None:
+            on_round(result)
+    if storage is not None:
+        record_measured(
+            space, points, objectives=objectives, storage=storage, study_name=f"{study_prefix}-measured"
+        )
+    return SearchResult(
+        points=points, front=front_now(), reference=ref, history=history, rounds=result_rounds
+    )
+
+
+def record_measured(
+    space: SpaceLike,
+    points: Sequence[MeasuredPoint],
+    *,
+    objectives: Sequence[Objective],
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+) -> optuna.Study:
+    """Store the real measurements as an Optuna study, so Optuna's tools show the measured front."""
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        directions=["maximize" if o.goal == "max" else "minimize" for o in objectives],
+        load_if_exists=True,
+    )
+    dims = space.choices()
+    distributions: dict[str, optuna.distributions.BaseDistribution] = {
+        k: optuna.distributions.CategoricalDistribution(v) for k, v in dims.items()
+    }
+    recorded = {t.user_attrs.get("arch_hash") for t in study.get_trials(deepcopy=False)}
+    for p in points:
+        if p.arch.arch_hash in recorded:
+            continue
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=space.choices_of(p.arch),
+                distributions=distributions,
+                values=[p.values[o.key] for o in objectives],
+                user_attrs={"arch_hash": p.arch.arch_hash, "round": p.round, "measured": p.values},
+            )
+        )
+    return study

@@ -1,0 +1,195 @@
+"""The one latency measurement protocol: deploy form, pinned threads, warm-up, repeats, spread."""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from kernels.fuse import reparameterize_model
+from predictors.hardware import HardwareProfile, int8_engine
+
+# Calibration batches for int8: enough to set activation ranges, cheap next to timing.
+_CALIBRATION_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Summary of the timed runs of one measurement, in milliseconds."""
+
+    median_ms: float
+    mean_ms: float
+    std_ms: float
+    p10_ms: float
+    p90_ms: float
+    min_ms: float
+    n: int
+    spread: float
+    attempts: int = 1
+
+    @classmethod
+    def from_samples(cls, samples_ms: Sequence[float], *, attempts: int = 1) -> LatencyStats:
+        """Summarise raw per-run times (ms)."""
+        arr = np.asarray(samples_ms, dtype=np.float64)
+        if arr.size == 0:
+            raise ValueError("LatencyStats needs at least one timed run")
+        median = float(np.median(arr))
+        p10, p90 = (float(v) for v in np.percentile(arr, [10, 90]))
+        return cls(
+            median_ms=median,
+            mean_ms=float(arr.mean()),
+            std_ms=float(arr.std()),
+            p10_ms=p10,
+            p90_ms=p90,
+            min_ms=float(arr.min()),
+            n=int(arr.size),
+            spread=(p90 - p10) / median if median > 0 else 0.0,
+            attempts=attempts,
+        )
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@contextmanager
+def pinned_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op threads, then restore the previous count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _full_shape(input_shape: Sequence[int], profile: HardwareProfile) -> tuple[int, ...]:
+    shape = tuple(int(d) for d in input_shape)
+    if not shape or any(d < 1 for d in shape):
+        raise ValueError(
+            f"input_shape must be one sample's shape without the batch dimension, e.g. (1, 28, 28); "
+            f"got {tuple(input_shape)}"
+        )
+    return (profile.batch_size, *shape)
+
+
+def _quantize_int8(model: nn.Module, example: torch.Tensor, gen: torch.Generator) -> nn.Module:
+    """Post-training static int8 quantization through FX graph mode and the x86 backend."""
+    engine = int8_engine()
+    if engine is None:
+        raise RuntimeError("this torch build has no x86/fbgemm quantized engine; cpu-int8 cannot run here")
+    # torch.ao FX quantization is deprecated in favour of torchao's pt2e, which is not installed;
+    # it still works in torch 2.13, so silence the notices rather than spam every measurement.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        from torch.ao.quantization import get_default_qconfig_mapping
+        from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+        torch.backends.quantized.engine = engine
+        prepared = prepare_fx(model, get_default_qconfig_mapping(engine), (example,))
+        with torch.inference_mode():
+            for _ in range(_CALIBRATION_BATCHES):
+                prepared(torch.rand(example.shape, generator=gen))
+        return convert_fx(prepared)
+
+
+def prepare_for_profile(
+    model: nn.Module, *, input_shape: Sequence[int], profile: HardwareProfile, seed: int = 0
+) -> tuple[nn.Module, torch.Tensor]:
+    """A deploy-form copy of ``model`` for ``profile`` and an input batch for it."""
+    shape = _full_shape(input_shape, profile)
+    gen = torch.Generator().manual_seed(seed)
+    deployed = reparameterize_model(copy.deepcopy(model).eval())
+    example = torch.rand(shape, generator=gen)
+    if profile.device == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"profile {profile.name!r} needs a CUDA device and none is visible")
+        deployed = deployed.cuda()
+        example = example.cuda()
+        if profile.precision == "fp16":
+            deployed = deployed.half()
+            example = example.half()
+    elif profile.precision == "int8":
+        deployed = _quantize_int8(deployed, example, gen)
+    return deployed, example
+
+
+def _time_runs(
+    run: Callable[[], object], *, sync: Callable[[], None], repeats: int, min_time_s: float
+) -> list[float]:
+    samples: list[float] = []
+    started = time.perf_counter()
+    # At least ``repeats`` runs and ``min_time_s`` seconds, but never unboundedly many.
+    while len(samples) < repeats or (
+        time.perf_counter() - started < min_time_s and len(samples) < 20 * repeats
+    ):
+        t0 = time.perf_counter()
+        run()
+        sync()
+        samples.append((time.perf_counter() - t0) * 1e3)
+    return samples
+
+
+def measure_latency(
+    model: nn.Module,
+    *,
+    input_shape: Sequence[int],
+    profile: HardwareProfile,
+    warmup: int = 10,
+    repeats: int = 30,
+    min_time_s: float = 0.0,
+    max_spread: float = 0.25,
+    max_retries: int = 2,
+    prepared: bool = False,
+) -> LatencyStats:
+    """Latency of one forward pass of ``model`` on ``profile``.
+
+    ``input_shape`` is one sample's shape (no batch dimension; the batch is the
+    profile's). The model is copied into its deploy form for the profile unless
+    ``prepared``. When the spread (p90-p10)/median exceeds ``max_spread`` the
+    measurement is repeated up to ``max_retries`` times and the calmest kept.
+    """
+    if warmup < 0 or repeats < 3:
+        raise ValueError(f"need warmup >= 0 and repeats >= 3, got warmup={warmup}, repeats={repeats}")
+    if min_time_s < 0 or max_spread <= 0 or max_retries < 0:
+        raise ValueError(
+            "need min_time_s >= 0, max_spread > 0 and max_retries >= 0, got "
+            f"{min_time_s}, {max_spread}, {max_retries}"
+        )
+    if prepared:
+        example = torch.rand(_full_shape(input_shape, profile), generator=torch.Generator().manual_seed(0))
+        deployed = model
+        if profile.device == "cuda":
+            example = example.to("cuda", torch.float16 if profile.precision == "fp16" else torch.float32)
+    else:
+        deployed, example = prepare_for_profile(model, input_shape=input_shape, profile=profile)
+
+    def sync() -> None:
+        if profile.device == "cuda":
+            torch.cuda.synchronize()
+
+    def run() -> object:
+        return deployed(example)
+
+    best: LatencyStats | None = None
+    with pinned_threads(profile.threads), torch.inference_mode():
+        for attempt in range(1, max_retries + 2):
+            for _ in range(warmup):
+                run()
+            sync()
+            stats = LatencyStats.from_samples(
+                _time_runs(run, sync=sync, repeats=repeats, min_time_s=min_time_s), attempts=attempt
+            )
+            if best is None or stats.spread < best.spread:
+                best = stats
+            if stats.spread <= max_spread:
+                break
+    assert best is not None
+    return replace(best, attempts=attempt)

@@ -1,0 +1,362 @@
+"""The dashboard in Debian's Chromium against a real server over a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from nas.schemas import JobSpec, JobStatus
+from nas.store import Database, crud
+from supernets.arch import Arch, BlockArch, StageArch
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SCREENSHOT = Path("/tmp/dashboard.png")
+HW = "cpu-fp32"
+N_SUBNETS = 40
+N_EPOCHS = 3
+WAIT_MS = 30_000  # two cores shared by many processes: be patient with the browser
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@dataclass(frozen=True)
+class SeededJob:
+    """What the fixture stored, so the tests know what the page must show."""
+
+    job_id: str
+    name: str
+    token: str
+    subnets: dict[int, dict[str, Any]]  # id -> {arch_hash, accuracy, latency}
+    front_ids: list[int]
+
+
+def _random_arch(rng: np.random.Generator) -> Arch:
+    stages = tuple(
+        StageArch(
+            blocks=tuple(
+                BlockArch(kernel_size=int(rng.choice([3, 5, 7])), expand_ratio=int(rng.choice([3, 4, 6])))
+                for _ in range(int(rng.integers(2, 5)))
+            ),
+            width_mult=float(rng.choice([0.75, 1.0])),
+        )
+        for _ in range(4)
+    )
+    return Arch(family="ofa-mbv3", resolution=int(rng.choice([20, 24, 28])), stages=stages)
+
+
+def _non_dominated(points: dict[int, tuple[float, float]]) -> list[int]:
+    """Ids whose (accuracy, latency) no other point beats in both (accuracy max, latency min)."""
+    out = []
+    for i, (acc, lat) in points.items():
+        beaten = any(a >= acc and t <= lat and (a > acc or t < lat) for j, (a, t) in points.items() if j != i)
+        if not beaten:
+            out.append(i)
+    return sorted(out)
+
+
+def _spec() -> dict[str, Any]:
+    spec = JobSpec.model_validate(
+        {
+            "name": "fmnist-dashboard",
+            "dataset": {"kind": "builtin", "name": "fashion-mnist"},
+            "search_space": {"family": "ofa-mbv3"},
+            "training": {"epochs": 6},
+            "hardware": [HW],
+            "objectives": [
+                {"metric": "accuracy", "goal": "max"},
+                {"metric": "latency_ms", "hardware": HW, "goal": "min"},
+            ],
+            "constraints": [{"metric": "latency_ms", "hardware": HW, "max": 2.5}],
+        }
+    )
+    return spec.model_dump(mode="json")
+
+
+def _seed(db: Database, rng: np.random.Generator) -> SeededJob:
+    """A user with a token and one running job in its search stage, through the real store layer."""
+    with db.session() as s:
+        user = crud.create_user(s, name="dashboard-user")
+        token = crud.create_token(s, user_id=user.id)
+        job = crud.create_job(s, owner_id=user.id, name="fmnist-dashboard", spec=_spec())
+        job_id = job.id
+        crud.update_job(s, job_id=job_id, status=JobStatus.running, stage="search", progress=0.6)
+        for stage in ("data", "train", "measure", "predict"):
+            crud.add_event(
+                s, job_id=job_id, kind="stage", stage=stage, payload={"stage": stage, "status": "started"}
+            )
+            if stage == "train":
+                for epoch in range(1, N_EPOCHS + 1):
+                    payload = {
+                        "epoch": epoch,
+                        "loss": 1.6 / epoch,
+                        "lr": 0.1,
+                        "val_acc_largest": 0.70 + 0.05 * epoch,
+                        "val_acc_smallest": 0.62 + 0.05 * epoch,
+                    }
+                    crud.add_event(s, job_id=job_id, kind="epoch", stage=stage, payload=payload)
+            crud.add_event(
+                s, job_id=job_id, kind="stage", stage=stage, payload={"stage": stage, "status": "done"}
+            )
+        crud.add_event(
+            s, job_id=job_id, kind="stage", stage="search", payload={"stage": "search", "status": "started"}
+        )
+        crud.add_event(
+            s, job_id=job_id, kind="log", stage="data", payload={"message": "dataset fashion-mnist"}
+        )
+
+        subnets: dict[int, dict[str, Any]] = {}
+        seen: set[str] = set()
+        while len(subnets) < N_SUBNETS:
+            arch = _random_arch(rng)
+            if arch.arch_hash in seen:
+                continue
+            seen.add(arch.arch_hash)
+            latency = float(rng.uniform(0.5, 4.0))
+            accuracy = float(np.clip(0.78 + 0.04 * latency + rng.normal(0, 0.02), 0, 1))
+            row = crud.upsert_subnet(
+                s,
+                job_id=job_id,
+                arch_hash=arch.arch_hash,
+                arch=arch.to_dict(),
+                params=int(rng.integers(100_000, 2_000_000)),
+                flops=int(rng.integers(1_000_000, 50_000_000)),
+                source="search",
+                accuracy_val=accuracy,
+                predicted={"accuracy": accuracy + 0.01, f"latency_ms@{HW}": latency * 1.1},
+            )
+            crud.put_measurement(
+                s, profile=HW, arch_hash=arch.arch_hash, resolution=arch.resolution, batch=1,
+                stats={"median_ms": latency, "p10_ms": latency * 0.95, "p90_ms": latency * 1.1, "n": 50},
+            )  # fmt: skip
+            subnets[row.id] = {"arch_hash": arch.arch_hash, "accuracy": accuracy, "latency": latency}
+
+        front_ids = _non_dominated({i: (v["accuracy"], v["latency"]) for i, v in subnets.items()})
+        objectives = [
+            {"metric": "accuracy", "goal": "max"},
+            {"metric": "latency_ms", "hardware": HW, "goal": "min"},
+        ]
+        for rnd, hv in ((0, 2.1), (1, 2.4)):
+            measured = {
+                i: {"accuracy": subnets[i]["accuracy"], f"latency_ms@{HW}": subnets[i]["latency"]}
+                for i in front_ids
+            }
+            crud.save_front(
+                s,
+                job_id=job_id,
+                hardware=HW,
+                round=rnd,
+                objectives=objectives,
+                reference_point=[0.0, 5.0],
+                hypervolume=hv,
+                points=[(i, measured[i], None) for i in front_ids],
+            )
+            crud.add_event(
+                s, job_id=job_id, kind="front", stage="search", payload={"round": rnd, "hypervolume": hv}
+            )
+        crud.add_event(
+            s,
+            job_id=job_id,
+            kind="progress",
+            stage="search",
+            payload={"stage": "search", "done": 2, "total": 4},
+        )
+    return SeededJob(
+        job_id=job_id, name="fmnist-dashboard", token=token, subnets=subnets, front_ids=front_ids
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    db: Database
+    job: SeededJob
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """uvicorn running the real app (no scheduler) over a seeded SQLite file."""
+    tmp = tmp_path_factory.mktemp("dashboard")
+    db_url = f"sqlite:///{tmp / 'nas.db'}"
+    db = Database(db_url)
+    db.upgrade()
+    job = _seed(db, np.random.default_rng(7))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "NAS_DATABASE_URL": db_url,
+        "NAS_ARTIFACT_ROOT": str(tmp / "artifacts"),
+        "NAS_SCHEDULER": "none",
+    }
+    log_path = tmp / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer /healthz within 90 s:\n{log_path.read_text()}")
+            time.sleep(0.3)
+        yield Server(url=url, db=db, job=job)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        db.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless; never a downloaded browser."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (empty localStorage) per test, with page errors collected."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _open_job(page: Any, server: Server) -> None:
+    job = server.job
+    page.goto(f"{server.url}/dashboard#token={job.token}&job={job.job_id}")
+    page.wait_for_selector(f"#job-title:text('{job.name}')")
+    page.wait_for_selector(f"#scatter[data-points='{len(job.subnets)}']")
+
+
+def test_token_form_then_jobs_list_shows_the_job(page: Any, server: Server) -> None:
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("#token-view:not([hidden])")
+    page.fill("#token-input", server.job.token)
+    page.click("#token-form button[type=submit]")
+    row = page.wait_for_selector(f"tr[data-job-id='{server.job.job_id}']")
+    assert server.job.name in row.inner_text()
+    assert row.query_selector(".badge").inner_text() == "running"
+    assert page.inner_text("#jobs-count") == "1 job"
+    # The token is remembered: a reload goes straight to the list.
+    page.reload()
+    page.wait_for_selector(f"tr[data-job-id='{server.job.job_id}']")
+
+
+def test_bad_token_asks_for_a_new_one(page: Any, server: Server) -> None:
+    page.goto(f"{server.url}/dashboard#token=nas_not-a-real-token")
+    page.wait_for_selector("#token-view:not([hidden])")
+    assert "rejected" in page.inner_text("#error-banner")
+
+
+def test_job_page_shows_stage_progress_and_training_curves(page: Any, server: Server) -> None:
+    _open_job(page, server)
+    assert page.get_attribute("#job-status", "data-status") == "running"
+    assert page.get_attribute("#job-progress", "data-stage") == "search"
+    assert float(page.get_attribute("#job-progress", "data-value")) == pytest.approx(0.6)
+    assert page.get_attribute("#stages li.current", "data-stage") == "search"
+    done = [el.get_attribute("data-stage") for el in page.query_selector_all("#stages li.done")]
+    assert done == ["data", "train", "measure", "predict"]
+    assert page.get_attribute("#epoch-chart", "data-epochs") == str(N_EPOCHS)
+    assert page.get_attribute("#hv-chart", "data-rounds") == "2"
+    assert "search: 2 / 4" in page.inner_text("#stage-detail")
+
+
+def test_scatter_draws_every_subnet_and_greys_the_dominated(page: Any, server: Server) -> None:
+    _open_job(page, server)
+    job = server.job
+    assert page.input_value("#axis-x") == f"latency_ms@{HW}"
+    assert page.input_value("#axis-y") == "accuracy"
+    assert page.get_attribute("#scatter", "data-front") == str(len(job.front_ids))
+    page.check("#show-predicted")
+    page.wait_for_selector(f"#scatter[data-predicted='{len(job.subnets)}']")
+    # Parameters against accuracy is another front; the page recomputes it.
+    page.select_option("#axis-x", "params")
+    front = int(page.get_attribute("#scatter", "data-front"))
+    assert 1 <= front < len(job.subnets)
+    assert page.get_attribute("#scatter", "data-points") == str(len(job.subnets))
+
+
+def test_clicking_a_front_point_shows_its_subnet_and_download(page: Any, server: Server) -> None:
+    _open_job(page, server)
+    job = server.job
+    sid = job.front_ids[len(job.front_ids) // 2]
+    pos = page.evaluate("(id) => window.nasDashboard.pointPosition(id)", sid)
+    assert pos is not None, "the front point is not drawn"
+    page.locator("#scatter").scroll_into_view_if_needed()
+    box = page.locator("#scatter").bounding_box()  # relative to the viewport: scroll first
+    page.mouse.move(box["x"] + pos["x"], box["y"] + pos["y"])
+    page.wait_for_selector("#scatter-tip:not([hidden])")
+    assert job.subnets[sid]["arch_hash"][:12] in page.inner_text("#scatter-tip")
+    page.mouse.click(box["x"] + pos["x"], box["y"] + pos["y"])
+    page.wait_for_selector(f"#detail[data-subnet-id='{sid}']")
+    assert page.inner_text("#detail-hash") == job.subnets[sid]["arch_hash"]
+    accuracy = page.inner_text("#detail-metrics dd[data-metric='validation accuracy']")
+    assert accuracy == f"{job.subnets[sid]['accuracy'] * 100:.1f}%"
+    assert page.inner_text("#detail-metrics dd[data-metric='on the front']") == "yes"
+    assert page.locator("#download").is_visible()
+    assert page.locator("#detail-arch table.arch tbody tr").count() == 4
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_job_page_follows_a_running_job(page: Any, server: Server) -> None:
+    _open_job(page, server)
+    before = int(page.get_attribute("#epoch-chart", "data-epochs"))
+    with server.db.session() as s:
+        epoch = before + 1
+        payload = {"epoch": epoch, "loss": 0.4, "lr": 0.05, "val_acc_largest": 0.9, "val_acc_smallest": 0.85}
+        crud.add_event(s, job_id=server.job.job_id, kind="epoch", stage="train", payload=payload)
+        crud.add_event(
+            s, job_id=server.job.job_id, kind="log", stage="search", payload={"message": "round 2 begins"}
+        )
+    page.wait_for_selector(f"#epoch-chart[data-epochs='{before + 1}']")
+    page.wait_for_selector("#log li:has-text('round 2 begins')")

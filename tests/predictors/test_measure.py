@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from kernels import ConvBNAct
+from predictors import LatencyStats, get_profile, measure_latency, pinned_threads, prepare_for_profile
+from predictors.hardware import int8_engine
+
+
+def _tiny_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        ConvBNAct(1, 8, 3, stride=2),
+        ConvBNAct(8, 8, 3, groups=8),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
+    )
+
+
+def test_stats_from_known_samples() -> None:
+    s = LatencyStats.from_samples([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert s.median_ms == 3.0 and s.mean_ms == 3.0 and s.min_ms == 1.0 and s.n == 5
+    assert s.p10_ms == pytest.approx(1.4) and s.p90_ms == pytest.approx(4.6)
+    assert s.spread == pytest.approx((4.6 - 1.4) / 3.0)
+    assert set(s.to_dict()) >= {"median_ms", "mean_ms", "std_ms", "p10_ms", "p90_ms", "min_ms", "n", "spread"}
+
+
+def test_stats_reject_empty() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        LatencyStats.from_samples([])
+
+
+def test_measure_cpu_fp32_restores_threads_and_leaves_model_alone() -> None:
+    model = _tiny_net().train()
+    threads_before = torch.get_num_threads()
+    stats = measure_latency(
+        model, input_shape=(1, 16, 16), profile=get_profile("cpu-fp32"), warmup=2, repeats=5
+    )
+    assert stats.n >= 5 and stats.median_ms > 0
+    assert stats.min_ms <= stats.median_ms <= stats.p90_ms
+    assert 1 <= stats.attempts <= 3
+    assert torch.get_num_threads() == threads_before
+    # The caller's model keeps its training form: BatchNorm is folded only in the copy.
+    assert model.training and isinstance(model[0].bn, nn.BatchNorm2d)
+
+
+def test_measure_min_time_extends_repeats() -> None:
+    stats = measure_latency(
+        nn.Identity(), input_shape=(4,), profile=get_profile("cpu-fp32"), warmup=0, repeats=3, min_time_s=0.02
+    )
+    assert stats.n > 3
+
+
+def test_deploy_form_matches_eval_output() -> None:
+    model = _tiny_net().eval()
+    deployed, x = prepare_for_profile(model, input_shape=(1, 16, 16), profile=get_profile("cpu-fp32"))
+    assert isinstance(deployed[0].bn, nn.Identity)
+    with torch.inference_mode():
+        torch.testing.assert_close(deployed(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(int8_engine() is None, reason="no x86/fbgemm quantized engine")
+def test_int8_profile_quantizes_and_stays_close() -> None:
+    model = _tiny_net().eval()
+    deployed, x = prepare_for_profile(model, input_shape=(1, 16, 16), profile=get_profile("cpu-int8"))
+    kinds = {type(m).__module__ for m in deployed.modules()}
+    assert any("quantized" in k for k in kinds)
+    with torch.inference_mode():
+        err = (deployed(x) - model(x)).abs().max().item()
+    assert err < 0.1
+    stats = measure_latency(
+        model, input_shape=(1, 16, 16), profile=get_profile("cpu-int8"), warmup=1, repeats=3
+    )
+    assert stats.median_ms > 0
+
+
+def test_rejects_bad_arguments() -> None:
+    cpu = get_profile("cpu-fp32")
+    with pytest.raises(ValueError, match="repeats"):
+        measure_latency(nn.Identity(), input_shape=(4,), profile=cpu, repeats=1)
+    with pytest.raises(ValueError, match="batch dimension"):
+        measure_latency(nn.Identity(), input_shape=(), profile=cpu)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
+def test_cuda_profile_without_gpu_says_so() -> None:
+    with pytest.raises(RuntimeError, match="CUDA"):
+        measure_latency(nn.Identity(), input_shape=(4,), profile=get_profile("cuda-fp16"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fp16_measures() -> None:
+    stats = measure_latency(_tiny_net(), input_shape=(1, 16, 16), profile=get_profile("cuda-fp16"), repeats=5)
+    assert stats.median_ms > 0
+
+
+def test_pinned_threads_restores_on_error() -> None:
+    before = torch.get_num_threads()
+    with pytest.raises(KeyError), pinned_threads(1):
+        assert torch.get_num_threads() == 1
+        raise KeyError("boom")
+    assert torch.get_num_threads() == before

@@ -1,0 +1,113 @@
+"""Database sessions, SQLite settings and migrations, over every backend."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Column, Integer, MetaData, Table, text
+
+from nas.store import Base, ConstraintError, Database, StoreError, crud
+
+
+def _schema_diff(db: Database, metadata: MetaData) -> list[object]:
+    with db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(ctx, metadata))
+
+
+def test_upgrade_on_empty_database_matches_models(empty_db: Database) -> None:
+    empty_db.upgrade()
+    assert empty_db.current_revision() == "0001_initial"
+    assert _schema_diff(empty_db, Base.metadata) == []
+
+
+def test_schema_comparison_detects_a_missing_column(db: Database) -> None:
+    extended = MetaData()
+    for table in Base.metadata.tables.values():
+        table.to_metadata(extended)
+    Table("jobs", extended, Column("priority", Integer), extend_existing=True)
+    diff = _schema_diff(db, extended)
+    assert any(d[0] == "add_column" and d[3].name == "priority" for d in diff if isinstance(d, tuple))
+
+
+def test_upgrade_twice_is_a_no_op(db: Database) -> None:
+    with db.session() as s:
+        crud.create_user(s, name="bob")
+    db.upgrade()
+    with db.session() as s:
+        assert crud.get_user(s, name="bob") is not None
+
+
+def test_session_rolls_back_on_error(db: Database) -> None:
+    with pytest.raises(RuntimeError, match="boom"), db.session() as s:
+        crud.create_user(s, name="carol")
+        raise RuntimeError("boom")
+    with db.session() as s:
+        assert crud.get_user(s, name="carol") is None
+
+
+def test_unique_violation_becomes_duplicate_error(db: Database) -> None:
+    with db.session() as s:
+        crud.create_user(s, name="dave")
+    with pytest.raises(ConstraintError), db.session() as s:
+        crud.create_user(s, name="dave")
+
+
+def test_driver_error_becomes_store_error(db: Database) -> None:
+    with pytest.raises(StoreError, match="database error"), db.session() as s:
+        s.execute(text("SELECT * FROM no_such_table"))
+
+
+def test_bad_url_is_rejected_with_a_hint() -> None:
+    with pytest.raises(ValueError, match="NAS_DATABASE_URL"):
+        Database("")
+    with pytest.raises(ValueError, match="not a database URL"):
+        Database("not a url")
+
+
+def test_sqlite_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'sub' / 'nas.db'}")
+    db.upgrade()
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0) >= 1000
+    with pytest.raises(ConstraintError), db.session() as s:
+        crud.add_event(s, job_id="no-such-job", kind="log", payload={})
+    db.dispose()
+
+
+def test_concurrent_writers_on_sqlite_all_commit(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    setup = Database(url)
+    setup.upgrade()
+    with setup.session() as s:
+        owner = crud.create_user(s, name="eve").id
+        job = crud.create_job(s, owner_id=owner, name="j", spec={}).id
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        db = Database(url)  # its own engine, as a separate process would have
+        try:
+            for i in range(20):
+                with db.session() as s:
+                    crud.add_event(s, job_id=job, kind="log", payload={"worker": worker, "i": i})
+                    crud.update_job(s, job_id=job, progress=i / 20)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with setup.session() as s:
+        assert len(crud.list_events(s, job_id=job)) == 60
+    setup.dispose()

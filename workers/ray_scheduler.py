@@ -1,0 +1,88 @@
+"""Runs jobs on Ray: an embedded local Ray by default, or the cluster named by RAY_ADDRESS."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from nas.settings import Settings
+from nas.store import Database, crud
+from workers.resources import JOB_SLOT, node_resources
+from workers.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+
+def absolute_settings(settings: Settings) -> Settings:
+    """Settings with relative SQLite and artifact paths made absolute, so any worker's cwd works."""
+    update: dict[str, Any] = {}
+    prefix = "sqlite:///"
+    url = settings.database_url
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        update["database_url"] = prefix + str(Path(url[len(prefix) :]).resolve())
+    if "://" not in settings.artifact_root:
+        update["artifact_root"] = str(Path(settings.artifact_root).resolve())
+    return settings.model_copy(update=update)
+
+
+class RayScheduler(Scheduler):
+    """Submits each job as a Ray task holding one job slot; cancellation goes through the database."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = absolute_settings(settings)
+        self._refs: dict[str, ray.ObjectRef] = {}
+        self._started_ray = False
+
+    def start(self) -> None:
+        if not ray.is_initialized():
+            address = os.environ.get("RAY_ADDRESS") or None
+            kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False,
+                                      "include_dashboard": False, "configure_logging": False}
+            if address is None:
+                kwargs["num_cpus"] = self.settings.ray_num_cpus or os.cpu_count()
+                kwargs["resources"] = node_resources(job_slots=self.settings.max_concurrent_jobs)
+            ray.init(address=address, **kwargs)
+            self._started_ray = True
+        db = Database(self.settings.database_url)
+        with db.session() as s:
+            pending = crud.unfinished_job_ids(s)
+        for job_id in pending:
+            log.info("resubmitting job %s left unfinished by a previous run", job_id)
+            self.submit(job_id)
+
+    def submit(self, job_id: str) -> None:
+        from workers.tasks import run_job_task
+
+        data = self.settings.model_dump(mode="json")
+        self._refs[job_id] = run_job_task.options(resources={JOB_SLOT: 1}).remote(job_id, data)
+
+    def cancel(self, job_id: str) -> None:
+        # The running pipeline sees the database flag within a second; a task that has not
+        # started yet is dropped from Ray's queue, and the job is marked cancelled here.
+        ref = self._refs.get(job_id)
+        db = Database(self.settings.database_url)
+        with db.session() as s:
+            job = crud.get_job(s, job_id=job_id)
+            if job is not None and job.status == crud.JobStatus.queued:
+                if ref is not None:
+                    ray.cancel(ref, force=False)
+                crud.finish_job(s, job_id=job_id, status=crud.JobStatus.cancelled)
+
+    def hardware(self) -> list[dict[str, Any]]:
+        profiles: dict[str, list[str]] = {}
+        for node in ray.nodes():
+            if not node.get("Alive"):
+                continue
+            for key in node.get("Resources", {}):
+                if key.startswith("hw:"):
+                    profiles.setdefault(key[3:], []).append(node.get("NodeManagerAddress", "?"))
+        return [{"profile": p, "nodes": sorted(n)} for p, n in sorted(profiles.items())]
+
+    def shutdown(self) -> None:
+        if self._started_ray and ray.is_initialized():
+            ray.shutdown()
+        self._started_ray = False
