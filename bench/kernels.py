@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from torch import nn
 
 from bench.common import write_report
 from kernels import BlockConfig, BlockCost, ConvBNAct, InceptionDWConv, get_block, list_blocks
-from kernels.compiled import compile_deploy, deploy
+from kernels.compiled import compile_deploy, deploy, to_channels_last
 
 NAME = "kernels"
 THREADS = 1
@@ -164,9 +165,7 @@ def bench_blocks(
             max_diff[name] = max(max_diff.get(name, 0.0), diff)
             forms = {("training", "nchw"): training, ("deploy", "nchw"): deployed}
             for form in ("training", "deploy"):
-                forms[form, "channels_last"] = copy.deepcopy(forms[form, "nchw"]).to(
-                    memory_format=torch.channels_last
-                )
+                forms[form, "channels_last"] = to_channels_last(copy.deepcopy(forms[form, "nchw"]))
             # torch.compile is slow to build; quick mode compiles only on the first small shape.
             compile_here = shape["size"] == "small" and (si == 0 or not quick)
             for batch in shape["batches"]:
@@ -177,7 +176,7 @@ def bench_blocks(
                     for form in ("training", "deploy"):
                         m = forms[form, layout]
                         with torch.inference_mode():
-                            timing = time_call(lambda m=m, x=x: m(x), budget_s=budget, max_repeats=reps)
+                            timing = time_call(functools.partial(m, x), budget_s=budget, max_repeats=reps)
                         rows.append(
                             _row(
                                 shape=shape["name"],
@@ -198,7 +197,7 @@ def bench_blocks(
                         compiled = compile_deploy(training, channels_last=layout == "channels_last")
                         with torch.inference_mode():
                             timing = time_call(
-                                lambda m=compiled, x=x: m(x), budget_s=budget, max_repeats=reps
+                                functools.partial(compiled, x), budget_s=budget, max_repeats=reps
                             )
                         rows.append(
                             _row(
@@ -233,9 +232,11 @@ def bench_inception_vs_dw7(
             reps = 30 if batch == 1 else 10
             with torch.inference_mode():
                 t_inc = time_call(
-                    lambda m=inception_d, x=x: m(x), budget_s=0.4 if quick else 1.5, max_repeats=reps
+                    functools.partial(inception_d, x), budget_s=0.4 if quick else 1.5, max_repeats=reps
                 )
-                t_dw7 = time_call(lambda m=dw7_d, x=x: m(x), budget_s=0.4 if quick else 1.5, max_repeats=reps)
+                t_dw7 = time_call(
+                    functools.partial(dw7_d, x), budget_s=0.4 if quick else 1.5, max_repeats=reps
+                )
             rows.append(
                 {
                     "shape": shape["name"],

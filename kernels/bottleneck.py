@@ -22,6 +22,26 @@ def hidden_channels(in_channels: int, expand_ratio: float) -> int:
     return max(1, round(in_channels * expand_ratio))
 
 
+def resolve_residual(max_config: BlockConfig, residual: bool | None, name: str) -> bool:
+    """Whether a block has a shortcut: ``None`` means 'when stride is 1 and channels are equal'."""
+    can_add = max_config.stride == 1 and max_config.in_channels == max_config.out_channels
+    if residual and not can_add:
+        raise ValueError(
+            f"{name}: a residual needs stride 1 and equal channels, got {max_config}; "
+            "pass residual=None to decide automatically"
+        )
+    return can_add if residual is None else residual
+
+
+def check_residual_config(config: BlockConfig, has_residual: bool, name: str) -> None:
+    """A block with a shortcut keeps equal active channels, so the shortcut still adds up."""
+    if has_residual and config.in_channels != config.out_channels:
+        raise ValueError(
+            f"{name}: a residual block needs equal active channels, got "
+            f"{config.in_channels}->{config.out_channels}; give both the same width"
+        )
+
+
 class InvertedBottleneck(nn.Module):
     """Static block: ``project(mixer(expand(x)))`` plus ``x`` when shapes allow."""
 
@@ -70,7 +90,13 @@ class ElasticMixer(nn.Module, ABC):
 class ElasticInvertedBottleneck(ElasticBlock):
     """Elastic bottleneck; subclasses supply the mixer through :meth:`build_mixer`."""
 
-    def __init__(self, max_config: BlockConfig, *, act_layer: type[nn.Module] = nn.ReLU) -> None:
+    def __init__(
+        self,
+        max_config: BlockConfig,
+        *,
+        act_layer: type[nn.Module] = nn.ReLU,
+        residual: bool | None = None,
+    ) -> None:
         super().__init__(max_config)
         m = max_config
         if m.in_channels < 1 or m.out_channels < 1:
@@ -82,6 +108,7 @@ class ElasticInvertedBottleneck(ElasticBlock):
         if m.stride not in (1, 2):
             raise ValueError(f"{type(self).__name__}: stride must be 1 or 2, got {m.stride}")
         self.act_layer = act_layer
+        self.has_residual = resolve_residual(m, residual, type(self).__name__)
         max_hidden = hidden_channels(m.in_channels, m.expand_ratio)
         self.expand = ElasticConvBN(m.in_channels, max_hidden, 1)
         self.expand_act = act_layer()
@@ -93,23 +120,22 @@ class ElasticInvertedBottleneck(ElasticBlock):
     def build_mixer(self, max_hidden: int) -> ElasticMixer:
         """The elastic depthwise mixer at the largest configuration."""
 
+    @staticmethod
+    @abstractmethod
+    def mixer_cost(
+        channels: int, kernel_size: int, in_hw: tuple[int, int], stride: int
+    ) -> tuple[BlockCost, tuple[int, int]]:
+        """Deploy-form cost of the mixer (with its activation) for one image, and its output size."""
+
     def check_config(self, config: BlockConfig) -> None:
         super().check_config(config)
         if config.in_channels < 1 or config.out_channels < 1 or config.expand_ratio < 1:
             raise ValueError(f"{type(self).__name__}: need channels >= 1 and expand_ratio >= 1, got {config}")
         self.mixer.check_kernel(config.kernel_size)
-        self._check_residual(config)
-
-    def _check_residual(self, config: BlockConfig) -> None:
-        m = self.max_config
-        if m.stride == 1 and m.in_channels == m.out_channels and config.in_channels != config.out_channels:
-            raise ValueError(
-                f"{type(self).__name__}: a residual block needs equal active channels, got "
-                f"{config.in_channels}->{config.out_channels}; give both the same width"
-            )
+        check_residual_config(config, self.has_residual, type(self).__name__)
 
     def _residual(self, config: BlockConfig) -> bool:
-        return config.stride == 1 and config.in_channels == config.out_channels
+        return self.has_residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.active
@@ -134,14 +160,22 @@ class ElasticInvertedBottleneck(ElasticBlock):
         ).train(self.training)
 
     def cost(self, input_hw: tuple[int, int]) -> BlockCost:
-        a = self.active
-        hidden = hidden_channels(a.in_channels, a.expand_ratio)
-        total, hw = conv_cost(in_channels=a.in_channels, out_channels=hidden, kernel=(1, 1), in_hw=input_hw)
+        return self.config_cost(self.active, input_hw=input_hw, residual=self.has_residual)
+
+    @classmethod
+    def config_cost(cls, config: BlockConfig, *, input_hw: tuple[int, int], residual: bool) -> BlockCost:
+        """Deploy-form cost of this block type at ``config``, without building one."""
+        hidden = hidden_channels(config.in_channels, config.expand_ratio)
+        total, hw = conv_cost(
+            in_channels=config.in_channels, out_channels=hidden, kernel=(1, 1), in_hw=input_hw
+        )
         total += elementwise_cost(hidden, hw)
-        mixed, hw = self.mixer.cost(hidden, a.kernel_size, hw)
+        mixed, hw = cls.mixer_cost(hidden, config.kernel_size, hw, config.stride)
         total += mixed
-        projected, hw = conv_cost(in_channels=hidden, out_channels=a.out_channels, kernel=(1, 1), in_hw=hw)
+        projected, hw = conv_cost(
+            in_channels=hidden, out_channels=config.out_channels, kernel=(1, 1), in_hw=hw
+        )
         total += projected
-        if self._residual(a):
-            total += elementwise_cost(a.out_channels, hw, reads=2)
+        if residual:
+            total += elementwise_cost(config.out_channels, hw, reads=2)
         return total

@@ -23,13 +23,18 @@ def deploy(block: nn.Module) -> nn.Module:
     return reparameterize_model(copy.deepcopy(block).eval())
 
 
+def to_channels_last(module: nn.Module) -> nn.Module:
+    """``module`` with its 4-d weights in channels_last (NHWC) memory order, converted in place."""
+    return module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+
 def compile_deploy(
     block: nn.Module, *, channels_last: bool = False, mode: str | None = None, dynamic: bool = False
 ) -> nn.Module:
     """``torch.compile`` of the deploy form of ``block`` (compilation happens on the first call)."""
     deployed = deploy(block)
     if channels_last:
-        deployed = deployed.to(memory_format=torch.channels_last)
+        deployed = to_channels_last(deployed)
     compiled = torch.compile(deployed, mode=mode, dynamic=dynamic, fullgraph=True)
     return cast(nn.Module, compiled)
 

@@ -7,7 +7,12 @@ from torch import nn
 
 from kernels._registry import register_block
 from kernels.base import BlockConfig, BlockCost, ElasticBlock
-from kernels.bottleneck import InvertedBottleneck, hidden_channels
+from kernels.bottleneck import (
+    InvertedBottleneck,
+    check_residual_config,
+    hidden_channels,
+    resolve_residual,
+)
 from kernels.conv_bn import ConvBNAct
 from kernels.cost import conv_cost, elementwise_cost
 from kernels.elastic_conv import ElasticConvBN
@@ -24,7 +29,13 @@ class FusedMBConv(InvertedBottleneck):
 class ElasticFusedMBConv(ElasticBlock):
     """Elastic fused MBConv: first channels, centre-cropped expand kernel, fewer hidden channels."""
 
-    def __init__(self, max_config: BlockConfig, *, act_layer: type[nn.Module] = nn.ReLU) -> None:
+    def __init__(
+        self,
+        max_config: BlockConfig,
+        *,
+        act_layer: type[nn.Module] = nn.ReLU,
+        residual: bool | None = None,
+    ) -> None:
         super().__init__(max_config)
         m = max_config
         if m.in_channels < 1 or m.out_channels < 1:
@@ -35,6 +46,7 @@ class ElasticFusedMBConv(ElasticBlock):
             raise ValueError(f"fused_mbconv: stride must be 1 or 2, got {m.stride}")
         self._check_kernel(m.kernel_size)
         self.act_layer = act_layer
+        self.has_residual = resolve_residual(m, residual, "fused_mbconv")
         max_hidden = hidden_channels(m.in_channels, m.expand_ratio)
         self.expand = ElasticConvBN(m.in_channels, max_hidden, m.kernel_size, stride=m.stride)
         self.expand_act = act_layer()
@@ -50,18 +62,10 @@ class ElasticFusedMBConv(ElasticBlock):
         self._check_kernel(config.kernel_size)
         if config.in_channels < 1 or config.out_channels < 1 or config.expand_ratio < 1:
             raise ValueError(f"fused_mbconv: need channels >= 1 and expand_ratio >= 1, got {config}")
-        self._check_residual(config)
-
-    def _check_residual(self, config: BlockConfig) -> None:
-        m = self.max_config
-        if m.stride == 1 and m.in_channels == m.out_channels and config.in_channels != config.out_channels:
-            raise ValueError(
-                f"fused_mbconv: a residual block needs equal active channels, got "
-                f"{config.in_channels}->{config.out_channels}; give both the same width"
-            )
+        check_residual_config(config, self.has_residual, "fused_mbconv")
 
     def _residual(self, config: BlockConfig) -> bool:
-        return config.stride == 1 and config.in_channels == config.out_channels
+        return self.has_residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.active
@@ -85,15 +89,25 @@ class ElasticFusedMBConv(ElasticBlock):
         ).train(self.training)
 
     def cost(self, input_hw: tuple[int, int]) -> BlockCost:
-        a = self.active
-        hidden = hidden_channels(a.in_channels, a.expand_ratio)
-        k = (a.kernel_size, a.kernel_size)
+        return self.config_cost(self.active, input_hw=input_hw, residual=self.has_residual)
+
+    @staticmethod
+    def config_cost(config: BlockConfig, *, input_hw: tuple[int, int], residual: bool) -> BlockCost:
+        """Deploy-form cost of a fused MBConv at ``config``, without building one."""
+        hidden = hidden_channels(config.in_channels, config.expand_ratio)
+        k = (config.kernel_size, config.kernel_size)
         total, hw = conv_cost(
-            in_channels=a.in_channels, out_channels=hidden, kernel=k, in_hw=input_hw, stride=a.stride
+            in_channels=config.in_channels,
+            out_channels=hidden,
+            kernel=k,
+            in_hw=input_hw,
+            stride=config.stride,
         )
         total += elementwise_cost(hidden, hw)
-        projected, hw = conv_cost(in_channels=hidden, out_channels=a.out_channels, kernel=(1, 1), in_hw=hw)
+        projected, hw = conv_cost(
+            in_channels=hidden, out_channels=config.out_channels, kernel=(1, 1), in_hw=hw
+        )
         total += projected
-        if self._residual(a):
-            total += elementwise_cost(a.out_channels, hw, reads=2)
+        if residual:
+            total += elementwise_cost(config.out_channels, hw, reads=2)
         return total

@@ -52,7 +52,7 @@ class InceptionDWConv(nn.Module):
         gc = branch_channels(channels, branch_ratio)
         if 3 * gc > channels:
             raise ValueError(f"InceptionDWConv: {channels} channels cannot hold three branches of {gc}")
-        self.split = (gc, gc, gc, channels - 3 * gc)
+        self.split = [gc, gc, gc, channels - 3 * gc]
         self.stride = stride
         self.square = ConvBNAct(gc, gc, SQUARE_KERNEL, stride=stride, groups=gc, act_layer=None)
         self.wide = ConvBNAct(gc, gc, (1, band_kernel), stride=stride, groups=gc, act_layer=None)
@@ -97,7 +97,7 @@ class ElasticInceptionDWConv(ElasticMixer):
         gc = branch_channels(c)
         if 3 * gc > c:
             raise ValueError(f"inception_dw: {c} hidden channels cannot hold three branches of {gc}")
-        sq, wd, tl, rest = torch.split(x, (gc, gc, gc, c - 3 * gc), dim=1)
+        sq, wd, tl, rest = torch.split(x, [gc, gc, gc, c - 3 * gc], dim=1)
         if self.stride > 1:
             rest = rest[:, :, :: self.stride, :: self.stride]
         out = (
@@ -121,19 +121,24 @@ class ElasticInceptionDWConv(ElasticMixer):
     def cost(
         self, channels: int, kernel_size: int, in_hw: tuple[int, int]
     ) -> tuple[BlockCost, tuple[int, int]]:
-        gc = branch_channels(channels)
-        total = BlockCost(0, 0, 0)
-        hw = in_hw
-        for kernel in ((SQUARE_KERNEL, SQUARE_KERNEL), (1, kernel_size), (kernel_size, 1)):
-            part, hw = conv_cost(
-                in_channels=gc, out_channels=gc, kernel=kernel, in_hw=in_hw, stride=self.stride, groups=gc
-            )
-            total += part
-        # The concatenation reads the branch outputs and the (strided) identity channels, writes all.
-        total += elementwise_cost(channels, hw)
-        if not isinstance(self.act, nn.Identity):
-            total += elementwise_cost(channels, hw)
-        return total, hw
+        return inception_dw_cost(channels, kernel_size, in_hw, self.stride)
+
+
+def inception_dw_cost(
+    channels: int, kernel_size: int, in_hw: tuple[int, int], stride: int
+) -> tuple[BlockCost, tuple[int, int]]:
+    """Deploy-form cost of an Inception depthwise mixer with its activation, and its output size."""
+    gc = branch_channels(channels)
+    total = BlockCost(0, 0, 0)
+    hw = in_hw
+    for kernel in ((SQUARE_KERNEL, SQUARE_KERNEL), (1, kernel_size), (kernel_size, 1)):
+        part, hw = conv_cost(
+            in_channels=gc, out_channels=gc, kernel=kernel, in_hw=in_hw, stride=stride, groups=gc
+        )
+        total += part
+    # The concatenation reads the branch outputs and the (strided) identity channels and writes all;
+    # the activation reads and writes all.
+    return total + elementwise_cost(channels, hw) + elementwise_cost(channels, hw), hw
 
 
 @register_block("inception_dw")
@@ -147,3 +152,5 @@ class ElasticInceptionDW(ElasticInvertedBottleneck):
             stride=self.max_config.stride,
             act_layer=self.act_layer,
         )
+
+    mixer_cost = staticmethod(inception_dw_cost)

@@ -162,18 +162,22 @@ class ElasticRepLargeKernelDW(ElasticMixer):
     def cost(
         self, channels: int, kernel_size: int, in_hw: tuple[int, int]
     ) -> tuple[BlockCost, tuple[int, int]]:
-        # The deploy form is one merged depthwise conv plus the activation.
-        total, hw = conv_cost(
-            in_channels=channels,
-            out_channels=channels,
-            kernel=(kernel_size, kernel_size),
-            in_hw=in_hw,
-            stride=self.stride,
-            groups=channels,
-        )
-        if not isinstance(self.act, nn.Identity):
-            total += elementwise_cost(channels, hw)
-        return total, hw
+        return large_kernel_dw_cost(channels, kernel_size, in_hw, self.stride)
+
+
+def large_kernel_dw_cost(
+    channels: int, kernel_size: int, in_hw: tuple[int, int], stride: int
+) -> tuple[BlockCost, tuple[int, int]]:
+    """Deploy-form cost (one merged depthwise conv plus the activation) and the output size."""
+    total, hw = conv_cost(
+        in_channels=channels,
+        out_channels=channels,
+        kernel=(kernel_size, kernel_size),
+        in_hw=in_hw,
+        stride=stride,
+        groups=channels,
+    )
+    return total + elementwise_cost(channels, hw), hw
 
 
 @register_block("large_kernel_dw")
@@ -187,3 +191,5 @@ class ElasticLargeKernelDW(ElasticInvertedBottleneck):
             stride=self.max_config.stride,
             act_layer=self.act_layer,
         )
+
+    mixer_cost = staticmethod(large_kernel_dw_cost)

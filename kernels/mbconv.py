@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -189,7 +191,7 @@ class ElasticMBConv(ElasticBlock):
         self.dw_weight = nn.Parameter(torch.empty(hid, 1, kmax, kmax))
         self.dw_bn = nn.BatchNorm2d(hid)
         self.kernel_transforms = nn.ParameterDict(
-            {f"{a}to{b}": nn.Parameter(torch.eye(b * b)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)}
+            {f"{a}to{b}": nn.Parameter(torch.eye(b * b)) for a, b in itertools.pairwise(sizes)}
         )
         self.se: ElasticSqueezeExcite | None = ElasticSqueezeExcite(hid) if use_se else None
         self.project_weight = nn.Parameter(torch.empty(cout, hid, 1, 1))
@@ -212,7 +214,7 @@ class ElasticMBConv(ElasticBlock):
     def active_kernel(self, kernel_size: int, channels: int) -> torch.Tensor:
         """The depthwise kernel for ``kernel_size`` on the first ``channels`` channels."""
         weight = self.dw_weight[:channels]
-        for src, dst in zip(self.kernel_sizes[:-1], self.kernel_sizes[1:], strict=True):
+        for src, dst in itertools.pairwise(self.kernel_sizes):
             if src <= kernel_size:
                 break
             start = (src - dst) // 2

@@ -10,7 +10,7 @@ from torch import nn
 
 
 def resize_images(x: torch.Tensor, resolution: int) -> torch.Tensor:
-    """Bilinear resize (no antialiasing, half-pixel centres) to ``resolution`` square; a no-op at that size."""
+    """Bilinear resize (no antialiasing, half-pixel centres) to ``resolution`` square (no-op if equal)."""
     if x.shape[-2] == resolution and x.shape[-1] == resolution:
         return x
     return F.interpolate(
@@ -36,4 +36,4 @@ class Preprocess(nn.Module):
         self.register_buffer("std", torch.tensor([float(s) for s in std]).reshape(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return resize_images((x - self.mean) / self.std, self.resolution)
+        return resize_images((x - self.mean) / self.std, self.resolution)  # type: ignore[operator]

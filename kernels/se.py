@@ -39,8 +39,8 @@ class ElasticSqueezeExcite(nn.Module):
         c = x.shape[1]
         mid = se_channels(c)
         s = F.adaptive_avg_pool2d(x, 1)
-        s = F.conv2d(s, self.reduce.weight[:mid, :c], self.reduce.bias[:mid])  # type: ignore[index]
-        s = F.conv2d(F.relu(s), self.expand.weight[:c, :mid], self.expand.bias[:c])  # type: ignore[index]
+        s = F.conv2d(s, self.reduce.weight[:mid, :c], self.reduce.bias[:mid])  # type: ignore[index,union-attr]
+        s = F.conv2d(F.relu(s), self.expand.weight[:c, :mid], self.expand.bias[:c])  # type: ignore[index,union-attr]
         return x * F.hardsigmoid(s)
 
     @torch.no_grad()
@@ -49,9 +49,9 @@ class ElasticSqueezeExcite(nn.Module):
         mid = se_channels(channels)
         se = SqueezeExcite(channels, mid).to(self.reduce.weight.device)
         se.reduce.weight.copy_(self.reduce.weight[:mid, :channels])
-        se.reduce.bias.copy_(self.reduce.bias[:mid])  # type: ignore[index]
+        se.reduce.bias.copy_(self.reduce.bias[:mid])  # type: ignore[index,union-attr]
         se.expand.weight.copy_(self.expand.weight[:channels, :mid])
-        se.expand.bias.copy_(self.expand.bias[:channels])  # type: ignore[index]
+        se.expand.bias.copy_(self.expand.bias[:channels])  # type: ignore[index,union-attr]
         return se
 
     @torch.no_grad()
@@ -59,10 +59,10 @@ class ElasticSqueezeExcite(nn.Module):
         """Reorder the block channels this SE sees (``order`` from the block's channel sort)."""
         self.reduce.weight.copy_(self.reduce.weight[:, order])
         self.expand.weight.copy_(self.expand.weight[order])
-        self.expand.bias.copy_(self.expand.bias[order])  # type: ignore[index]
+        self.expand.bias.copy_(self.expand.bias[order])  # type: ignore[index,union-attr]
         # Then put the most used squeeze channels first, so narrower blocks keep them.
         importance = self.expand.weight.abs().sum(dim=(0, 2, 3))
         mid_order = torch.argsort(importance, descending=True)
         self.reduce.weight.copy_(self.reduce.weight[mid_order])
-        self.reduce.bias.copy_(self.reduce.bias[mid_order])  # type: ignore[index]
+        self.reduce.bias.copy_(self.reduce.bias[mid_order])  # type: ignore[index,union-attr]
         self.expand.weight.copy_(self.expand.weight[:, mid_order])

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from nas.artifacts import ArtifactStore
 from nas.settings import Settings, get_settings
 from nas.store import Database, crud
 from nas.store.models import Artifact
+from predictors import get_profile
 
 log = logging.getLogger(__name__)
 BUNDLE_FORMAT = 1
@@ -42,10 +44,13 @@ def _onnx(model: nn.Module, example: torch.Tensor) -> bytes | None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
         try:
-            torch.onnx.export(
-                model, (example,), str(path), input_names=["images"], output_names=["logits"],
-                dynamo=False, dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
-            )  # fmt: skip
+            with warnings.catch_warnings():
+                # The TorchScript-based exporter handles these static convnets well and fast.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.onnx.export(
+                    model, (example,), str(path), input_names=["images"], output_names=["logits"],
+                    dynamo=False, dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+                )  # fmt: skip
         except Exception:
             log.exception("ONNX export failed; the bundle ships TorchScript only")
             return None
@@ -170,13 +175,11 @@ def export_subnet(
                 return art
         if crud.latest_front(s, job_id=job_id) is None and job.status.value != "succeeded":
             raise ExportError(f"job {job_id} has not measured any subnet yet; wait for its measure stage")
-        from nas.pipeline.evaluate import LATENCY_BATCH
-
         spec = job.spec
         latency: dict[str, Any] = {}
         for profile in spec.get("hardware", []):
             m = crud.get_measurement(s, profile=profile, arch_hash=sub.measurement_key,
-                                     resolution=int(sub.arch["resolution"]), batch=LATENCY_BATCH)  # fmt: skip
+                                     resolution=int(sub.arch["resolution"]), batch=get_profile(profile).batch_size)  # fmt: skip
             if m is not None:
                 latency[profile] = {
                     "median_ms": m.median_ms, "p10_ms": m.p10_ms, "p90_ms": m.p90_ms, "mean_ms": m.mean_ms,

@@ -122,10 +122,25 @@ class SearchSpec(_Spec):
     """The multi-objective search over the predictors, and how many real measurements it may spend."""
 
     algorithm: Literal["nsga2", "tpe", "random"] = "nsga2"
-    measure_budget: int = Field(default=200, ge=1)
-    rounds: int = Field(default=4, ge=1)
+    engine: Literal["optuna", "vectorised"] = Field(
+        default="optuna", description="'vectorised' runs NSGA-II on arrays, much faster than Optuna's trials"
+    )
+    measure_budget: int = Field(default=200, ge=1, description="real measurements, initial sample included")
+    rounds: int = Field(
+        default=4, ge=0, description="search-measure-refit rounds (0: the initial sample only)"
+    )
     population: int = Field(default=64, ge=2)
-    trials_per_round: int | None = Field(default=None, ge=1, description="predictor evaluations per round")
+    generations: int = Field(default=10, ge=1, description="generations per round on the predictors")
+
+    @model_validator(mode="after")
+    def _engine_fits(self) -> SearchSpec:
+        if self.engine == "vectorised" and self.algorithm != "nsga2":
+            raise ValueError(
+                f"search.engine 'vectorised' runs nsga2 only, not {self.algorithm!r}; use engine: optuna"
+            )
+        if self.engine == "vectorised" and self.population < 4:
+            raise ValueError(f"search.population must be >= 4 for engine 'vectorised', got {self.population}")
+        return self
 
 
 class JobSpec(_Spec):
@@ -243,7 +258,7 @@ class ParetoPublic(BaseModel):
 
     job_id: str
     objectives: list[Any]
-    reference_point: list[float] | dict[str, float] | None
+    reference_point: list[float] | None
     hypervolume: float | None
     history: list[HypervolumePoint]
     points: list[SubnetPublic]

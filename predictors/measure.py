@@ -79,6 +79,31 @@ def _full_shape(input_shape: Sequence[int], profile: HardwareProfile) -> tuple[i
     return (profile.batch_size, *shape)
 
 
+def _untraceable_classes(model: nn.Module) -> list[type[nn.Module]]:
+    """Module classes whose own forward FX cannot trace (data-dependent control flow).
+
+    Checked deepest first, with classes already found treated as leaves, so only
+    the smallest offending modules stay in float and the rest is quantized.
+    """
+    found: list[type[nn.Module]] = []
+    checked: set[type[nn.Module]] = set()
+
+    class _Tracer(torch.fx.Tracer):
+        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+            return isinstance(m, tuple(found)) or super().is_leaf_module(m, qualname)
+
+    for module in reversed(list(model.modules())):
+        cls = type(module)
+        if cls in checked or cls.__module__.startswith("torch."):
+            continue
+        checked.add(cls)
+        try:
+            _Tracer().trace(module)
+        except Exception:  # whatever stops the tracer, this class stays in float
+            found.append(cls)
+    return found
+
+
 def _quantize_int8(model: nn.Module, example: torch.Tensor, gen: torch.Generator) -> nn.Module:
     """Post-training static int8 quantization through FX graph mode and the x86 backend."""
     engine = int8_engine()
@@ -90,10 +115,14 @@ def _quantize_int8(model: nn.Module, example: torch.Tensor, gen: torch.Generator
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
         from torch.ao.quantization import get_default_qconfig_mapping
+        from torch.ao.quantization.fx.custom_config import PrepareCustomConfig
         from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
         torch.backends.quantized.engine = engine
-        prepared = prepare_fx(model, get_default_qconfig_mapping(engine), (example,))
+        custom = PrepareCustomConfig().set_non_traceable_module_classes(_untraceable_classes(model))
+        prepared = prepare_fx(
+            model, get_default_qconfig_mapping(engine), (example,), prepare_custom_config=custom
+        )
         with torch.inference_mode():
             for _ in range(_CALIBRATION_BATCHES):
                 prepared(torch.rand(example.shape, generator=gen))

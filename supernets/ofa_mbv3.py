@@ -93,7 +93,8 @@ def _stage_layouts(value: Any) -> tuple[StageLayout, ...]:
         )
         if layout.channels < 1 or layout.stride not in (1, 2) or layout.act not in ACTIVATIONS:
             raise ValueError(
-                f"search_space.stages[{i}]: channels must be >= 1, stride 1 or 2, act one of {ACTIVATIONS}; got {s!r}"
+                f"search_space.stages[{i}]: channels must be >= 1, stride 1 or 2, "
+                f"act one of {ACTIVATIONS}; got {s!r}"
             )
         stages.append(layout)
     return tuple(stages)
@@ -165,7 +166,8 @@ class OfaMbv3Space(SearchSpace):
         unknown = set(config) - set(DEFAULTS)
         if unknown:
             raise ValueError(
-                f"search_space has unknown fields {sorted(unknown)} for family ofa-mbv3; allowed: {sorted(DEFAULTS)}"
+                f"search_space has unknown fields {sorted(unknown)} for family ofa-mbv3; "
+                f"allowed: {sorted(DEFAULTS)}"
             )
         c = {k: (DEFAULTS[k] if config.get(k) is None else config[k]) for k in DEFAULTS}
         if c["bits"] is not None:

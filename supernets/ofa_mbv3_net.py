@@ -25,6 +25,9 @@ ACT_LAYERS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "hswish": nn.Hardswis
 class OfaMbv3Supernet(Supernet):
     """Supernet of an :class:`OfaMbv3Space`, built at the space's largest subnet."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, *, space: OfaMbv3Space, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
         if len(mean) != space.in_channels or len(std) != space.in_channels:
@@ -39,11 +42,12 @@ class OfaMbv3Supernet(Supernet):
             space.in_channels, space.stem_channels, 3, stride=space.stem_stride, act_layer=nn.Hardswish
         )
         largest = space.largest()
-        self.stages = nn.ModuleList()
+        # typed views of the blocks; ``stages`` registers them (and names them in the state dict)
+        self.blocks: list[list[ElasticMBConv]] = []
         for i, row in enumerate(space.block_configs(largest)):
             layout = space.stages[i]
-            self.stages.append(
-                nn.ModuleList(
+            self.blocks.append(
+                [
                     ElasticMBConv(
                         config,
                         kernel_sizes=space.kernel_sizes,
@@ -53,8 +57,9 @@ class OfaMbv3Supernet(Supernet):
                         residual=None if j > 0 else False,
                     )
                     for j, config in enumerate(row)
-                )
+                ]
             )
+        self.stages = nn.ModuleList(nn.ModuleList(row) for row in self.blocks)
         last = space.stage_width(len(space.stages) - 1, space.width_mults[-1])
         self.head_weight = nn.Parameter(torch.empty(space.head_channels, last, 1, 1))
         nn.init.kaiming_normal_(self.head_weight, mode="fan_out")
@@ -71,8 +76,7 @@ class OfaMbv3Supernet(Supernet):
     def set_active(self, arch: Arch) -> None:
         self.space.validate(arch)
         configs = self.space.block_configs(arch)
-        for blocks, row in zip(self.stages, configs, strict=True):
-            assert isinstance(blocks, nn.ModuleList)
+        for blocks, row in zip(self.blocks, configs, strict=True):
             for block, config in zip(blocks, row, strict=False):
                 block.set_active(config)
         self._arch = arch
@@ -81,8 +85,7 @@ class OfaMbv3Supernet(Supernet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = resize_images((x - self.mean) / self.std, self._arch.resolution)
         x = self.stem(x)
-        for blocks, stage in zip(self.stages, self._arch.stages, strict=True):
-            assert isinstance(blocks, nn.ModuleList)
+        for blocks, stage in zip(self.blocks, self._arch.stages, strict=True):
             for j in range(stage.depth):
                 x = blocks[j](x)
         x = F.hardswish(elastic_batch_norm(self.head_bn, F.conv2d(x, self.head_weight[:, : self._head_in])))
@@ -97,8 +100,7 @@ class OfaMbv3Supernet(Supernet):
                 Preprocess(mean=self.mean_std[0], std=self.mean_std[1], resolution=arch.resolution),
                 copy.deepcopy(self.stem),
             ]
-            for blocks, stage in zip(self.stages, arch.stages, strict=True):
-                assert isinstance(blocks, nn.ModuleList)
+            for blocks, stage in zip(self.blocks, arch.stages, strict=True):
                 layers.extend(blocks[j].extract() for j in range(stage.depth))
             head = ConvBNAct(self._head_in, self.space.head_channels, 1, act_layer=nn.Hardswish)
             head.conv.weight.copy_(self.head_weight[:, : self._head_in])
@@ -108,11 +110,6 @@ class OfaMbv3Supernet(Supernet):
         finally:
             self.set_active(previous)
         return model.train(self.training)
-
-    def block_at(self, stage: int, index: int) -> ElasticMBConv:
-        block = self.stages[stage][index]  # type: ignore[index]
-        assert isinstance(block, ElasticMBConv)
-        return block
 
     def active_block_configs(self) -> list[list[BlockConfig]]:
         return self.space.block_configs(self._arch)

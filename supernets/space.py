@@ -128,7 +128,8 @@ def get_space_class(family: str) -> type[SearchSpace]:
         return _FAMILIES[family]
     except KeyError:
         raise ValueError(
-            f"unknown search_space.family {family!r}; available families: {', '.join(list_families()) or 'none'}"
+            f"unknown search_space.family {family!r}; "
+            f"available families: {', '.join(list_families()) or 'none'}"
         ) from None
 
 

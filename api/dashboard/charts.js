@@ -14,10 +14,14 @@ window.NasCharts = (() => {
   const FONT = "12px system-ui, -apple-system, 'Segoe UI', sans-serif";
   const MARGIN = { top: 12, right: 56, bottom: 40, left: 60 };
 
-  /** Size the backing store to the element's CSS box times devicePixelRatio; returns a cleared context. */
+  /**
+   * Size the backing store to the element's CSS box times devicePixelRatio; returns a cleared context,
+   * or null while the canvas has no layout box (hidden, or mid-relayout): its ResizeObserver redraws it.
+   */
   function setup(canvas) {
     const dpr = window.devicePixelRatio || 1;
     const rect = canvas.getBoundingClientRect();
+    if (rect.width < 2 || rect.height < 2) return null;
     const width = Math.max(1, Math.round(rect.width));
     const height = Math.max(1, Math.round(rect.height));
     if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
@@ -167,7 +171,9 @@ window.NasCharts = (() => {
    * Returns the number of points drawn.
    */
   function lineChart(canvas, { series, xLabel, yLabel, y2Label, emptyText, integerX }) {
-    const { ctx, width, height } = setup(canvas);
+    const surface = setup(canvas);
+    if (!surface) return 0;
+    const { ctx, width, height } = surface;
     const all = series.flatMap((s) => s.points);
     if (all.length === 0) {
       drawEmpty(ctx, width, height, emptyText || "no data yet");
@@ -200,7 +206,10 @@ window.NasCharts = (() => {
       ctx.lineWidth = 2;
       ctx.setLineDash(s.dashed ? [5, 4] : []);
       ctx.beginPath();
-      pts.forEach((p, i) => (i === 0 ? ctx.moveTo(x.map(p[0]), ys.map(p[1])) : ctx.lineTo(x.map(p[0]), ys.map(p[1]))));
+      pts.forEach((p, i) => {
+        if (i === 0) ctx.moveTo(x.map(p[0]), ys.map(p[1]));
+        else ctx.lineTo(x.map(p[0]), ys.map(p[1]));
+      });
       ctx.stroke();
       ctx.setLineDash([]);
       ctx.beginPath();

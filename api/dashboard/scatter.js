@@ -4,6 +4,7 @@ window.NasScatter = (() => {
   const C = window.NasCharts;
   const CELL = 16; // px; hit-test grid cell size
   const RADIUS = 4;
+  const CROWDED = 2000; // above this many points, draw smaller dots so the cloud keeps its shape
   const HIT_RADIUS = 10;
 
   /** Flags (1 = not dominated) for 2-D points [{x, y}] under per-axis goals "min" or "max". */
@@ -47,12 +48,16 @@ window.NasScatter = (() => {
       this.grid = new Map();
       this.cols = 1;
       this.pending = null;
+      this.radius = RADIUS;
       canvas.addEventListener("mousemove", (e) => this.queueHover(e));
       canvas.addEventListener("mouseleave", () => this.hover(-1, 0, 0));
       canvas.addEventListener("click", (e) => this.click(e));
     }
 
-    /** points: [{id, x, y, predX, predY}]; axes: {label, goal}; constraints: [{axis: "x"|"y", value, label}]. */
+    /**
+     * points: [{id, x, y, predX, predY}]; xAxis, yAxis: {label, goal: "min"|"max"};
+     * constraints: [{axis: "x"|"y", bound: "max"|"min", value, label}].
+     */
     setData({ points, xAxis, yAxis, constraints, showPredicted }) {
       this.points = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
       this.xAxis = xAxis;
@@ -76,7 +81,6 @@ window.NasScatter = (() => {
     }
 
     draw() {
-      const { ctx, width, height } = C.setup(this.canvas);
       const pts = this.points;
       const predicted = this.showPredicted
         ? pts.filter((p) => Number.isFinite(p.predX) && Number.isFinite(p.predY))
@@ -85,6 +89,9 @@ window.NasScatter = (() => {
       this.canvas.dataset.front = String(this.frontSize());
       this.canvas.dataset.predicted = String(predicted.length);
       this.canvas.dataset.selected = this.selectedId === null ? "" : String(this.selectedId);
+      const surface = C.setup(this.canvas);
+      if (!surface) return;
+      const { ctx, width, height } = surface;
       if (pts.length === 0) {
         this.screen = { x: new Float32Array(0), y: new Float32Array(0), ids: [] };
         this.grid = new Map();
@@ -103,6 +110,7 @@ window.NasScatter = (() => {
         yLabel: `${this.yAxis.label} (${this.yAxis.goal === "max" ? "higher" : "lower"} is better)`,
       });
       this.project(pts, predicted, x, y, width);
+      this.radius = pts.length + predicted.length > CROWDED ? 2.5 : RADIUS;
 
       ctx.save();
       ctx.beginPath();
@@ -149,24 +157,26 @@ window.NasScatter = (() => {
     }
 
     fillDots(ctx, color, keep, sx, sy, n) {
+      const r = this.radius;
       ctx.fillStyle = color;
       ctx.beginPath();
       for (let i = 0; i < n; i++) {
         if (!keep(i)) continue;
-        ctx.moveTo(sx[i] + RADIUS, sy[i]);
-        ctx.arc(sx[i], sy[i], RADIUS, 0, Math.PI * 2);
+        ctx.moveTo(sx[i] + r, sy[i]);
+        ctx.arc(sx[i], sy[i], r, 0, Math.PI * 2);
       }
       ctx.fill();
     }
 
     drawPredicted(ctx, from, count) {
       const { x: sx, y: sy } = this.screen;
+      const r = this.radius;
       ctx.strokeStyle = C.COLORS.orange;
       ctx.lineWidth = 1.5;
       ctx.beginPath();
       for (let i = from; i < from + count; i++) {
-        ctx.moveTo(sx[i] + RADIUS, sy[i]);
-        ctx.arc(sx[i], sy[i], RADIUS, 0, Math.PI * 2);
+        ctx.moveTo(sx[i] + r, sy[i]);
+        ctx.arc(sx[i], sy[i], r, 0, Math.PI * 2);
       }
       ctx.stroke();
     }
@@ -193,8 +203,21 @@ window.NasScatter = (() => {
       ctx.stroke();
     }
 
+    /** Dashed bound lines; the side a bound excludes is tinted. */
     drawConstraints(ctx, area, x, y) {
       ctx.save();
+      ctx.fillStyle = "rgba(220, 38, 38, 0.05)";
+      for (const c of this.constraints) {
+        if (c.axis === "x") {
+          const px = x.map(c.value);
+          if (c.bound === "max") ctx.fillRect(px, area.top, area.right - px, area.bottom - area.top);
+          else ctx.fillRect(area.left, area.top, px - area.left, area.bottom - area.top);
+        } else {
+          const py = y.map(c.value);
+          if (c.bound === "max") ctx.fillRect(area.left, area.top, area.right - area.left, py - area.top);
+          else ctx.fillRect(area.left, py, area.right - area.left, area.bottom - py);
+        }
+      }
       ctx.strokeStyle = C.COLORS.red;
       ctx.fillStyle = C.COLORS.red;
       ctx.lineWidth = 1.5;
@@ -244,10 +267,10 @@ window.NasScatter = (() => {
             ctx.stroke();
             ctx.setLineDash([]);
           }
-          ring(i, C.COLORS.orange, RADIUS + 4);
+          ring(i, C.COLORS.orange, this.radius + 4);
         }
       }
-      if (this.hoverIndex >= 0 && this.hoverIndex < ids.length) ring(this.hoverIndex, "#111827", RADIUS + 2);
+      if (this.hoverIndex >= 0 && this.hoverIndex < ids.length) ring(this.hoverIndex, "#111827", this.radius + 2);
     }
 
     /** Index of the drawn point nearest to (px, py) in CSS pixels within `radius`, else -1. */

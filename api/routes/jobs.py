@@ -27,9 +27,29 @@ def owned_job(s: Session, job_id: str, user_id: int) -> Job:
     return job
 
 
+def check_family(spec: JobSpec) -> None:
+    """422 unless the search-space family is registered (the family checks its own options when run)."""
+    import supernets  # imports torch: only when a job is submitted
+
+    families = supernets.list_families()
+    if spec.search_space.family not in families:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {
+                    "loc": ["body", "search_space", "family"],
+                    "msg": f"unknown search_space.family {spec.search_space.family!r}; "
+                    f"available: {', '.join(families) or 'none'}",
+                    "type": "value_error",
+                }
+            ],
+        )
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
 def submit_job(spec: JobSpec, user: CurrentUser, db: DatabaseDep, scheduler: SchedulerDep) -> JobPublic:
     """Queue a search job and hand it to the scheduler."""
+    check_family(spec)
     with db.session() as s:
         job = crud.create_job(s, owner_id=user.id, name=spec.name, spec=spec.model_dump(mode="json"))
         crud.add_event(s, job_id=job.id, kind="status", payload={"status": JobStatus.queued.value})

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
-from api.deps import ArtifactStoreDep, CurrentUser, DatabaseDep, SessionDep
+from api.deps import ArtifactStoreDep, CurrentUser, DatabaseDep, SessionDep, SettingsDep
 from api.public import artifact_public, pareto_public, subnets_public
 from api.routes.jobs import owned_job
 from nas.schemas import ArtifactPublic, ParetoPublic, SubnetPublic
@@ -44,7 +44,12 @@ def _as_public(result: Any) -> ArtifactPublic:
     "/subnets/{subnet_id}/export", response_model=ArtifactPublic, status_code=status.HTTP_201_CREATED
 )
 def export_subnet(
-    job_id: str, subnet_id: int, user: CurrentUser, db: DatabaseDep, store: ArtifactStoreDep
+    job_id: str,
+    subnet_id: int,
+    user: CurrentUser,
+    db: DatabaseDep,
+    store: ArtifactStoreDep,
+    settings: SettingsDep,
 ) -> ArtifactPublic:
     """Build (or reuse) the subnet's bundle: TorchScript, ONNX, weights, metrics and a model card."""
     with db.session() as s:
@@ -53,7 +58,13 @@ def export_subnet(
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, detail=f"subnet {subnet_id} of job {job_id} not found"
             )
-    from nas.export import export_subnet as build_bundle  # the pipeline's exporter (imports torch)
+    from nas.export import ExportError  # imports torch: only when asked
+    from nas.export import export_subnet as build_bundle
 
-    result = build_bundle(db=db, store=store, job_id=job_id, subnet_id=subnet_id)
+    try:
+        result = build_bundle(db=db, store=store, job_id=job_id, subnet_id=subnet_id, settings=settings)
+    except ExportError as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"cannot export subnet {subnet_id}: {exc}"
+        ) from exc
     return _as_public(result)

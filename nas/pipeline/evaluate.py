@@ -10,11 +10,10 @@ from torch import nn
 from kernels.fuse import reparameterize_model
 from nas.pipeline.state import JobState, SubnetRecord
 from nas.store import crud
+from predictors import get_profile
 from supernets import Arch
 from supernets.bn import recalibrate_bn
 from supernets.evaluate import evaluate_accuracy
-
-LATENCY_BATCH = 1
 
 
 def deploy_subnet(state: JobState, arch: Arch) -> nn.Module:
@@ -40,7 +39,7 @@ def measure_subnets(
         with ctx.db.session() as s:
             row = crud.get_subnet_by_hash(s, job_id=ctx.job_id, arch_hash=arch.arch_hash)
             cached = {p: crud.get_measurement(s, profile=p, arch_hash=mhash, resolution=arch.resolution,
-                                              batch=LATENCY_BATCH) for p in profiles}  # fmt: skip
+                                              batch=get_profile(p).batch_size) for p in profiles}  # fmt: skip
             known_val = row.accuracy_val if row is not None else None
             known_test = row.accuracy_test if row is not None else None
             latency = {p: m.median_ms for p, m in cached.items() if m is not None}
@@ -53,13 +52,13 @@ def measure_subnets(
         with torch.inference_mode():
             acc_val = evaluate_accuracy(model, splits.val_x, splits.val_y) if need_val and model else known_val
             acc_test = evaluate_accuracy(model, splits.test_x, splits.test_y) if need_test and model else known_test
-        input_shape = (LATENCY_BATCH, splits.channels, splits.image_size, splits.image_size)
+        input_shape = (splits.channels, splits.image_size, splits.image_size)  # the profile sets the batch
         for profile in missing:
             assert model is not None
             stats = ctx.measure_latency([(copy.deepcopy(model), input_shape)], profile)[0]
             with ctx.db.session() as s:
                 crud.put_measurement(
-                    s, profile=profile, arch_hash=mhash, resolution=arch.resolution, batch=LATENCY_BATCH,
+                    s, profile=profile, arch_hash=mhash, resolution=arch.resolution, batch=get_profile(profile).batch_size,
                     stats=stats.to_dict(), env={"space_key": state.space_key},
                 )  # fmt: skip
             latency[profile] = stats.median_ms
@@ -68,7 +67,7 @@ def measure_subnets(
         with ctx.db.session() as s:
             sub = crud.upsert_subnet(
                 s, job_id=ctx.job_id, arch_hash=arch.arch_hash, arch=arch.to_dict(), params=cost.params,
-                flops=cost.flops, accuracy_val=acc_val, accuracy_test=acc_test, source=source,
+                flops=cost.flops, accuracy_val=acc_val, accuracy_test=acc_test, source=source, measurement_key=mhash,
             )  # fmt: skip
             sid = sub.id
         records.append(

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from nas.pareto import Constraint, Objective, crowding_distance, non_dominated_ranks
+from nas.search.candidate import Candidate
 from nas.search.protocols import PredictorLike, SpaceLike, predict_values
-from nas.search.study import Candidate
 from supernets.arch import Arch
 
 

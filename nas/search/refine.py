@@ -9,17 +9,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import optuna
 
-from nas.pareto import (
-    Constraint,
-    Objective,
-    ParetoFront,
-    crowding_distance,
-    non_dominated_ranks,
-    reference_point,
-)
+from nas.pareto import Constraint, Objective, ParetoFront, reference_point
 from nas.search.evolve import evolve_on_predictors
 from nas.search.protocols import PredictorLike, SpaceLike
-from nas.search.study import ALGORITHMS, Candidate, open_storage, search_with_optuna
+from nas.search.select import select_candidates
+from nas.search.study import ALGORITHMS, open_storage, search_with_optuna
 from supernets.arch import Arch
 
 Measure = Callable[[list[Arch]], list[dict[str, float]]]
@@ -66,36 +60,6 @@ class SearchResult:
             for p in self.points
             if p.predicted is not None
         ]
-
-
-def select_candidates(
-    candidates: Sequence[Candidate],
-    *,
-    objectives: Sequence[Objective],
-    constraints: Sequence[Constraint],
-    k: int,
-) -> list[Candidate]:
-    """Up to ``k`` candidates: predicted-feasible by rank, then crowding; then least violation."""
-    if k <= 0 or not candidates:
-        return []
-    goals = [o.goal for o in objectives]
-    feasible = [c for c in candidates if all(con.satisfied(c.predicted) for con in constraints)]
-    chosen: list[Candidate] = []
-    if feasible:
-        pts = np.array([[c.predicted[o.key] for o in objectives] for c in feasible])
-        ranks = non_dominated_ranks(pts, goals)
-        for r in range(int(ranks.max()) + 1):
-            idx = np.flatnonzero(ranks == r)
-            if len(chosen) + idx.size > k:
-                idx = idx[np.argsort(-crowding_distance(pts[idx], goals), kind="stable")[: k - len(chosen)]]
-            chosen.extend(feasible[i] for i in idx)
-            if len(chosen) >= k:
-                break
-    if len(chosen) < k:
-        rest = [c for c in candidates if c not in feasible]
-        rest.sort(key=lambda c: sum(max(con.violation(c.predicted), 0.0) for con in constraints))
-        chosen.extend(rest[: k - len(chosen)])
-    return chosen
 
 
 def _round_budgets(total: int, rounds: int) -> list[int]:
@@ -185,20 +149,19 @@ def refine_search(
         archs = [p.arch for p in points]
         for key in keys:
             predictors[key].fit(archs, np.array([p.values[key] for p in points]))
-        study_name: str | None = f"{study_prefix}-round{r}"
+        study_name: str | None = None
         if engine == "optuna":
-            candidates, study = search_with_optuna(
+            study_name = f"{study_prefix}-round{r}"
+            candidates, evaluations = search_with_optuna(
                 space=space, objectives=objectives, constraints=constraints, predictors=predictors,
                 algorithm=algorithm, population=population, generations=generations, seed=seed + r,
-                storage=storage, study_name=study_name,
+                exclude={p.arch.arch_hash for p in points}, storage=storage, study_name=study_name,
             )  # fmt: skip
-            evaluations = len(study.trials)
         else:
             candidates, evaluations = evolve_on_predictors(
                 space=space, objectives=objectives, constraints=constraints, predictors=predictors,
                 population=population, generations=generations, rng=rng, seeds=archs,
             )  # fmt: skip
-            study_name = None
         measured_hashes = {p.arch.arch_hash for p in points}
         fresh = [c for c in candidates if c.arch.arch_hash not in measured_hashes]
         chosen = select_candidates(fresh, objectives=objectives, constraints=constraints, k=budget)
@@ -221,12 +184,12 @@ def refine_search(
             evaluations=evaluations, study_name=study_name, wall_s=time.perf_counter() - started,
         )  # fmt: skip
         result_rounds.append(result)
+        if storage is not None:
+            record_measured(
+                space, points, objectives=objectives, storage=storage, study_name=f"{study_prefix}-measured"
+            )
         if on_round is not None:
             on_round(result)
-    if storage is not None:
-        record_measured(
-            space, points, objectives=objectives, storage=storage, study_name=f"{study_prefix}-measured"
-        )
     return SearchResult(
         points=points, front=front_now(), reference=ref, history=history, rounds=result_rounds
     )

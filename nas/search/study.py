@@ -1,60 +1,65 @@
-"""Optuna multi-objective search over the predictors, in ask/tell batches, optionally in an RDB storage."""
+"""Optuna multi-objective search over the predictors, in ask/tell batches, kept in an RDB storage.
+
+The study runs in memory; its elite population (the best ``population`` distinct,
+not yet measured architectures in NSGA-II order) is then stored under the round's
+study name. Storing every trial would cost more than the search: Optuna's RDB
+storage writes each parameter of each trial as its own row.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
 
 import optuna
 
 from nas.pareto import Constraint, Objective
+from nas.search.candidate import Candidate
 from nas.search.protocols import PredictorLike, SpaceLike, predict_values
-from supernets.arch import Arch
+from nas.search.select import select_candidates
 
 ALGORITHMS = ("nsga2", "tpe", "random")
 PREDICTED_ATTR = "predicted"
+TRIALS_RUN_ATTR = "trials_run"
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """An architecture the search on predictors found, with the predicted value of every metric."""
-
-    arch: Arch
-    predicted: dict[str, float]
-
-
-def make_sampler(
-    algorithm: str, *, population: int, seed: int, constraints: Sequence[Constraint]
-) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler for ``algorithm``; constraints go to samplers that support them."""
-    constraints_func = _constraints_func(constraints) if constraints else None
+def make_sampler(algorithm: str, *, population: int, seed: int) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler for ``algorithm``; NSGA-II and TPE honour the trials' constraints."""
     if algorithm == "nsga2":
-        return optuna.samplers.NSGAIISampler(
-            population_size=population, seed=seed, constraints_func=constraints_func
-        )
+        return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
     if algorithm == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints_func, multivariate=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     if algorithm == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     raise ValueError(f"unknown search algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
 
 
-def _constraints_func(
-    constraints: Sequence[Constraint],
-) -> Any:
-    def violations(trial: optuna.trial.FrozenTrial) -> list[float]:
-        predicted = trial.user_attrs.get(PREDICTED_ATTR, {})
-        return [c.violation(predicted) for c in constraints]
-
-    return violations
+def constraint_name(constraint: Constraint) -> str:
+    """How a constraint is named on Optuna trials, e.g. ``latency_ms@cpu-fp32<=2``."""
+    bounds = [f"<={constraint.max:g}"] if constraint.max is not None else []
+    bounds += [f">={constraint.min:g}"] if constraint.min is not None else []
+    return constraint.key + ",".join(bounds)
 
 
 def open_storage(storage_url: str | None) -> optuna.storages.BaseStorage | None:
-    """The service database as Optuna storage (``None`` keeps the study in memory)."""
+    """The service database as Optuna storage (``None`` keeps studies in memory only)."""
     if storage_url is None:
         return None
     return optuna.storages.RDBStorage(storage_url)
+
+
+def _completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def _stored_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study | None:
+    """The stored study of a finished search; a study left unfinished by a crash is deleted."""
+    if name not in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
+        return None
+    study = optuna.load_study(study_name=name, storage=storage)
+    if TRIALS_RUN_ATTR in study.user_attrs:
+        return study
+    optuna.delete_study(study_name=name, storage=storage)
+    return None
 
 
 def search_with_optuna(
@@ -67,28 +72,64 @@ def search_with_optuna(
     population: int,
     generations: int,
     seed: int,
+    exclude: Collection[str] = (),
     storage: optuna.storages.BaseStorage | None = None,
-    study_name: str | None = None,
-) -> tuple[list[Candidate], optuna.Study]:
+    study_name: str = "search",
+) -> tuple[list[Candidate], int]:
     """Run ``population * generations`` trials on the predictors, asked and told one population at a time.
 
-    A study that already exists under ``study_name`` resumes: only the missing trials run.
-    Returns every distinct architecture the study evaluated, with its predictions.
+    Returns the elite: up to ``population`` distinct architectures whose hash is not in
+    ``exclude``, best first, and the number of trials run. With a ``storage`` the elite is
+    stored as the study ``study_name``; a finished study there is reused instead of rerun.
     """
     if population < 2 or generations < 1:
         raise ValueError(f"population must be >= 2 and generations >= 1; got {population} and {generations}")
-    sampler = make_sampler(algorithm, population=population, seed=seed, constraints=constraints)
-    study = optuna.create_study(
-        storage=storage,
+    stored = None if storage is None else _stored_study(storage, study_name)
+    if stored is not None:
+        return [_candidate(space, t) for t in _completed(stored)], int(stored.user_attrs[TRIALS_RUN_ATTR])
+    n_trials = population * generations
+    memory = optuna.create_study(
         study_name=study_name,
-        sampler=sampler,
+        sampler=make_sampler(algorithm, population=population, seed=seed),
         directions=["maximize" if o.goal == "max" else "minimize" for o in objectives],
-        load_if_exists=True,
     )
+    _run_trials(memory, space, objectives, constraints, predictors, population, n_trials)
+    trial_of: dict[str, optuna.trial.FrozenTrial] = {}
+    for t in _completed(memory):
+        if t.user_attrs["arch_hash"] not in exclude:
+            trial_of.setdefault(t.user_attrs["arch_hash"], t)
+    everything = [_candidate(space, t) for t in trial_of.values()]
+    elite = select_candidates(everything, objectives=objectives, constraints=constraints, k=population)
+    if storage is not None:
+        study = optuna.create_study(
+            storage=storage, study_name=study_name, directions=memory.directions, load_if_exists=True
+        )
+        study.add_trials([trial_of[c.arch.arch_hash] for c in elite])
+        study.set_user_attr("algorithm", algorithm)
+        study.set_user_attr("seed", seed)
+        study.set_user_attr(TRIALS_RUN_ATTR, n_trials)  # written last: marks the study finished
+    return elite, n_trials
+
+
+def _candidate(space: SpaceLike, trial: optuna.trial.FrozenTrial) -> Candidate:
+    return Candidate(
+        arch=space.arch_from_choices(trial.params), predicted=dict(trial.user_attrs[PREDICTED_ATTR])
+    )
+
+
+def _run_trials(
+    study: optuna.Study,
+    space: SpaceLike,
+    objectives: Sequence[Objective],
+    constraints: Sequence[Constraint],
+    predictors: Mapping[str, PredictorLike],
+    population: int,
+    n_trials: int,
+) -> None:
     dims = space.choices()
     keys = list(dict.fromkeys([o.key for o in objectives] + [c.key for c in constraints]))
-    done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-    remaining = population * generations - done
+    names = [constraint_name(c) for c in constraints]
+    remaining = n_trials
     while remaining > 0:
         batch = [study.ask() for _ in range(min(population, remaining))]
         archs = [
@@ -99,10 +140,7 @@ def search_with_optuna(
             values = {k: float(predicted[k][i]) for k in keys}
             trial.set_user_attr(PREDICTED_ATTR, values)
             trial.set_user_attr("arch_hash", archs[i].arch_hash)
+            for name, c in zip(names, constraints, strict=True):
+                trial.set_constraint(name, c.violation(values))
             study.tell(trial, [values[o.key] for o in objectives])
         remaining -= len(batch)
-    seen: dict[str, Candidate] = {}
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        arch = space.arch_from_choices(t.params)
-        seen.setdefault(arch.arch_hash, Candidate(arch=arch, predicted=dict(t.user_attrs[PREDICTED_ATTR])))
-    return list(seen.values()), study

@@ -170,7 +170,7 @@ class ParetoFront(Base):
     hardware: Mapped[str | None] = mapped_column(String(32))
     round: Mapped[int] = mapped_column(Integer)
     objectives: Mapped[list[Any]] = mapped_column(JSON)
-    reference_point: Mapped[list[Any] | dict[str, Any] | None] = mapped_column(JSON)
+    reference_point: Mapped[list[float] | None] = mapped_column(JSON)
     hypervolume: Mapped[float | None] = mapped_column(Float)
     final: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

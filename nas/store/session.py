@@ -18,6 +18,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+# Optuna's RDB storage shares the database and uses Alembic's default version table itself.
+VERSION_TABLE = "nas_alembic_version"
+
+
 class StoreError(RuntimeError):
     """A database operation failed; the transaction was rolled back."""
 
@@ -108,7 +112,7 @@ class Database:
         from alembic.migration import MigrationContext
 
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
     def dispose(self) -> None:
         self.engine.dispose()

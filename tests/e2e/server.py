@@ -33,7 +33,7 @@ class LiveServer:
     def token(self, user: str) -> str:
         """A token made by the real CLI (`nas token create USER`)."""
         out = subprocess.run(
-            [sys.executable, "-m", "api.cli", "token", "create", user, "--print-only"],
+            [sys.executable, "-m", "api.cli", "token", "create", user],
             env=self.env, cwd=ROOT, check=True, capture_output=True, text=True,
         )  # fmt: skip
         return out.stdout.strip().splitlines()[-1].strip()

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
+import io
+import json
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
+from nas.artifacts import ArtifactStore
 from nas.schemas import JobSpec, JobStatus
 from nas.store import Database, crud
 from supernets.arch import Arch, BlockArch, StageArch
+from tests.e2e.server import live_server
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -36,6 +34,7 @@ SCREENSHOT = Path("/tmp/dashboard.png")
 HW = "cpu-fp32"
 N_SUBNETS = 40
 N_EPOCHS = 3
+FAILURE = "RuntimeError: CUDA out of memory while training epoch 2"
 WAIT_MS = 30_000  # two cores shared by many processes: be patient with the browser
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -50,6 +49,7 @@ class SeededJob:
     token: str
     subnets: dict[int, dict[str, Any]]  # id -> {arch_hash, accuracy, latency}
     front_ids: list[int]
+    failed_job_id: str  # a second job of the same user, which failed in training
 
 
 def _random_arch(rng: np.random.Generator) -> Arch:
@@ -182,15 +182,41 @@ def _seed(db: Database, rng: np.random.Generator) -> SeededJob:
             stage="search",
             payload={"stage": "search", "done": 2, "total": 4},
         )
+        failed = crud.create_job(s, owner_id=user.id, name="fmnist-failed", spec=_spec())
+        failed_id = failed.id
+        crud.update_job(s, job_id=failed_id, status=JobStatus.running, stage="train", progress=0.3)
+        crud.add_event(
+            s, job_id=failed_id, kind="stage", stage="data", payload={"stage": "data", "status": "done"}
+        )
+        crud.finish_job(s, job_id=failed_id, status=JobStatus.failed, error=FAILURE)
     return SeededJob(
-        job_id=job_id, name="fmnist-dashboard", token=token, subnets=subnets, front_ids=front_ids
+        job_id=job_id,
+        name="fmnist-dashboard",
+        token=token,
+        subnets=subnets,
+        front_ids=front_ids,
+        failed_job_id=failed_id,
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _store_bundle(db: Database, store: ArtifactStore, job: SeededJob, subnet_id: int) -> bytes:
+    """A stored bundle for ``subnet_id``, which the export route hands out again instead of rebuilding."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("arch.json", json.dumps({"arch_hash": job.subnets[subnet_id]["arch_hash"]}))
+    data = buf.getvalue()
+    obj = store.put_bytes(f"jobs/{job.job_id}/bundles/subnet-{subnet_id}.zip", data)
+    with db.session() as s:
+        crud.add_artifact(
+            s,
+            kind="bundle",
+            uri=obj.uri,
+            sha256=obj.sha256,
+            size_bytes=obj.size_bytes,
+            job_id=job.job_id,
+            meta={"subnet_id": subnet_id, "arch_hash": job.subnets[subnet_id]["arch_hash"]},
+        )
+    return data
 
 
 @dataclass(frozen=True)
@@ -198,52 +224,21 @@ class Server:
     url: str
     db: Database
     job: SeededJob
+    bundle: bytes  # what downloading the first front subnet must give
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """uvicorn running the real app (no scheduler) over a seeded SQLite file."""
+    """uvicorn running the real app (no scheduler) over a SQLite file seeded through the store."""
     tmp = tmp_path_factory.mktemp("dashboard")
-    db_url = f"sqlite:///{tmp / 'nas.db'}"
-    db = Database(db_url)
+    db = Database(f"sqlite:///{tmp / 'nas.db'}")  # the file live_server points the app at
     db.upgrade()
     job = _seed(db, np.random.default_rng(7))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "NAS_DATABASE_URL": db_url,
-        "NAS_ARTIFACT_ROOT": str(tmp / "artifacts"),
-        "NAS_SCHEDULER": "none",
-    }
-    log_path = tmp / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    bundle = _store_bundle(db, ArtifactStore(str(tmp / "artifacts")), job, job.front_ids[0])
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer /healthz within 90 s:\n{log_path.read_text()}")
-            time.sleep(0.3)
-        yield Server(url=url, db=db, job=job)
+        with live_server(tmp, NAS_SCHEDULER="none") as live:
+            yield Server(url=live.url, db=db, job=job, bundle=bundle)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         db.dispose()
 
 
@@ -272,6 +267,7 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def _open_job(page: Any, server: Server) -> None:
+    """Go straight to the job page with the token in the fragment, as `make run` prints it."""
     job = server.job
     page.goto(f"{server.url}/dashboard#token={job.token}&job={job.job_id}")
     page.wait_for_selector(f"#job-title:text('{job.name}')")
@@ -286,7 +282,9 @@ def test_token_form_then_jobs_list_shows_the_job(page: Any, server: Server) -> N
     row = page.wait_for_selector(f"tr[data-job-id='{server.job.job_id}']")
     assert server.job.name in row.inner_text()
     assert row.query_selector(".badge").inner_text() == "running"
-    assert page.inner_text("#jobs-count") == "1 job"
+    assert page.inner_text("#jobs-count") == "2 jobs"
+    failed = page.locator(f"tr[data-job-id='{server.job.failed_job_id}'] .badge")
+    assert failed.inner_text() == "failed"
     # The token is remembered: a reload goes straight to the list.
     page.reload()
     page.wait_for_selector(f"tr[data-job-id='{server.job.job_id}']")
@@ -348,6 +346,32 @@ def test_clicking_a_front_point_shows_its_subnet_and_download(page: Any, server:
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
+def _click_subnet(page: Any, subnet_id: int) -> None:
+    """Click where the scatter drew ``subnet_id`` (the page hit-tests by nearest point)."""
+    pos = page.evaluate("(id) => window.nasDashboard.pointPosition(id)", subnet_id)
+    assert pos is not None, f"subnet {subnet_id} is not drawn"
+    page.locator("#scatter").scroll_into_view_if_needed()
+    box = page.locator("#scatter").bounding_box()  # relative to the viewport: scroll first
+    page.mouse.click(box["x"] + pos["x"], box["y"] + pos["y"])
+    page.wait_for_selector(f"#detail[data-subnet-id='{subnet_id}']")
+
+
+def test_download_button_saves_the_exported_bundle(page: Any, server: Server, tmp_path: Path) -> None:
+    _open_job(page, server)
+    _click_subnet(page, server.job.front_ids[0])
+    with page.expect_download() as info:
+        page.click("#download")
+    download = info.value
+    assert (
+        download.suggested_filename
+        == f"subnet-{server.job.subnets[server.job.front_ids[0]]['arch_hash'][:12]}.zip"
+    )
+    target = tmp_path / "bundle.zip"
+    download.save_as(target)
+    assert target.read_bytes() == server.bundle
+    page.wait_for_selector("#download-status:has-text('sha256')")
+
+
 def test_job_page_follows_a_running_job(page: Any, server: Server) -> None:
     _open_job(page, server)
     before = int(page.get_attribute("#epoch-chart", "data-epochs"))
@@ -360,3 +384,16 @@ def test_job_page_follows_a_running_job(page: Any, server: Server) -> None:
         )
     page.wait_for_selector(f"#epoch-chart[data-epochs='{before + 1}']")
     page.wait_for_selector("#log li:has-text('round 2 begins')")
+
+
+def test_failed_job_shows_its_error_and_an_empty_front(page: Any, server: Server) -> None:
+    job = server.job
+    page.goto(f"{server.url}/dashboard#token={job.token}&job={job.failed_job_id}")
+    page.wait_for_selector("#job-status[data-status='failed']")
+    assert FAILURE in page.inner_text("#job-error")
+    assert page.get_attribute("#stages li.failed", "data-stage") == "train"
+    assert page.locator("#cancel-job").is_hidden()
+    # No front yet (the API answers 404): an empty scatter, not an error.
+    assert page.get_attribute("#scatter", "data-points") == "0"
+    assert page.locator("#error-banner").is_hidden()
+    page.wait_for_selector("#log li.status:has-text('job failed')")

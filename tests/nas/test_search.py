@@ -140,33 +140,45 @@ def test_study_lives_in_rdb_storage_and_opens_with_optuna(space: SearchSpace, tm
     url = f"sqlite:///{tmp_path / 'nas.db'}"
     result = _run(space, CountingMeasure(space), storage_url=url, study_prefix="job7-cpu", rounds=2)
     study = optuna.load_study(study_name="job7-cpu-round2", storage=url)
-    assert len(study.trials) == 16 * 10
+    assert study.user_attrs["trials_run"] == 16 * 10
+    assert 4 <= len(study.trials) <= 16  # the round's elite population
     assert all("predicted" in t.user_attrs for t in study.trials)
+    assert result.rounds[1].study_name == "job7-cpu-round2"
     measured = optuna.load_study(study_name="job7-cpu-measured", storage=url)
     assert len(measured.trials) == len(result.points)
     assert {t.user_attrs["arch_hash"] for t in measured.trials} == {p.arch.arch_hash for p in result.points}
     assert len(measured.best_trials) >= 1
 
 
-def test_optuna_study_resumes_without_repeating_trials(space: SearchSpace, tmp_path: Path) -> None:
+def test_stored_study_is_reused_when_finished_and_redone_when_not(space: SearchSpace, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'resume.db'}"
     storage = optuna.storages.RDBStorage(url)
     predictors = {k: ExactCostPredictor(space=space, metric=k) for k in ("macs", "params")}
     kwargs: dict[str, Any] = {
         "space": space,
         "objectives": OBJECTIVES,
-        "constraints": [],
+        "constraints": [Constraint(metric="params", max=1e5)],
         "predictors": predictors,
         "algorithm": "nsga2",
         "population": 8,
+        "generations": 3,
         "seed": 0,
         "storage": storage,
         "study_name": "resume",
     }
-    search_with_optuna(generations=2, **kwargs)
-    candidates, study = search_with_optuna(generations=3, **kwargs)
-    assert len(study.trials) == 24
-    assert len({c.arch.arch_hash for c in candidates}) == len(candidates)
+    # A study left behind by a crash (no trials_run mark) is deleted and the search rerun.
+    optuna.create_study(storage=storage, study_name="resume", directions=["maximize", "minimize"])
+    first, trials_run = search_with_optuna(**kwargs)
+    assert trials_run == 24 and 0 < len(first) <= 8
+    assert len({c.arch.arch_hash for c in first}) == len(first)
+    study = optuna.load_study(study_name="resume", storage=url)
+    assert all(t.constraints for t in study.trials)
+    started = [t.datetime_start for t in study.trials]
+    again, trials_run = search_with_optuna(**kwargs)
+    study = optuna.load_study(study_name="resume", storage=url)
+    assert [t.datetime_start for t in study.trials] == started
+    assert [c.arch.arch_hash for c in again] == [c.arch.arch_hash for c in first]
+    assert again[0].predicted == first[0].predicted
 
 
 @pytest.mark.parametrize("algorithm", ["tpe", "random"])

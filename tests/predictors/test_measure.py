@@ -9,7 +9,7 @@ from predictors import LatencyStats, get_profile, measure_latency, pinned_thread
 from predictors.hardware import int8_engine
 
 
-def _tiny_net() -> nn.Module:
+def _tiny_net() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(
         ConvBNAct(1, 8, 3, stride=2),
@@ -57,7 +57,7 @@ def test_measure_min_time_extends_repeats() -> None:
 def test_deploy_form_matches_eval_output() -> None:
     model = _tiny_net().eval()
     deployed, x = prepare_for_profile(model, input_shape=(1, 16, 16), profile=get_profile("cpu-fp32"))
-    assert isinstance(deployed[0].bn, nn.Identity)
+    assert isinstance(deployed.get_submodule("0.bn"), nn.Identity)
     with torch.inference_mode():
         torch.testing.assert_close(deployed(x), model(x), rtol=1e-4, atol=1e-5)
 

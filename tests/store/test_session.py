@@ -11,11 +11,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table, text
 
 from nas.store import Base, ConstraintError, Database, StoreError, crud
+from nas.store.session import VERSION_TABLE
 
 
 def _schema_diff(db: Database, metadata: MetaData) -> list[object]:
     with db.engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "version_table": VERSION_TABLE})
         return list(compare_metadata(ctx, metadata))
 
 

@@ -27,7 +27,7 @@ def _read_idx(path: Path, count: int) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def fmnist() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(train_x, train_y, test_x, test_y): 1024 training and 512 test images, float [0, 1], N x 1 x 28 x 28."""
+    """(train_x, train_y, test_x, test_y): 1024 train and 512 test images, float [0, 1], N x 1 x 28 x 28."""
     if not FMNIST.exists():
         pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
     n_train, n_test = 1024, 512

@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-from kernels.fuse import reparameterize_model
 from supernets import Arch, OfaMbv3Space, Supernet
 from tests.supernets.conftest import MEAN, STD
 

@@ -17,7 +17,7 @@ from tests.supernets.conftest import MEAN, SPEC_SPACE, STD
 def test_family_registry() -> None:
     assert "ofa-mbv3" in list_families()
     assert get_space_class("ofa-mbv3") is OfaMbv3Space
-    with pytest.raises(ValueError, match="available families: .*ofa-mbv3"):
+    with pytest.raises(ValueError, match=r"available families: .*ofa-mbv3"):
         make_space({"family": "nope"}, in_channels=1, num_classes=10, image_size=28)
 
 

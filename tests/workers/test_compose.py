@@ -22,3 +22,15 @@ def test_compose_has_the_cluster_services() -> None:
     for name in ("ray-worker", "api", "ray-head"):
         assert "artifacts:/artifacts" in services[name]["volumes"]
         assert services[name]["environment"]["NAS_ARTIFACT_ROOT"] == "/artifacts"
+
+
+def test_worker_node_advertises_its_hardware() -> None:
+    import json
+
+    from workers.node import worker_command
+
+    cmd = worker_command("head:6379", job_slots=2)
+    resources = json.loads(cmd[cmd.index("--resources") + 1])
+    assert resources["hw:cpu-fp32"] == 1.0
+    assert resources["nas_job_slot"] == 2.0
+    assert cmd[cmd.index("--address") + 1] == "head:6379"

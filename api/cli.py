@@ -1,0 +1,254 @@
+"""The ``nas`` command: serve, tokens, submit and follow jobs, download subnets, run benchmarks."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import zipfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+
+from api.client import DEFAULT_URL, NASClient, NASClientError
+
+app = typer.Typer(name="nas", help="Neural architecture search as a service.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage API tokens (works on the database directly).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+console = Console()
+
+
+def token_file() -> Path:
+    """Where ``nas token create`` saves the token for later commands."""
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "nas" / "token"
+
+
+class Target:
+    """The server and token the remote commands use."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        self.url = url
+        self.token = token
+
+    def client(self) -> NASClient:
+        token = self.token
+        if token is None and token_file().is_file():
+            token = token_file().read_text().strip()
+        if not token:
+            console.print("[red]no token:[/red] pass --token, set NAS_TOKEN, or run `nas token create USER`")
+            raise typer.Exit(2)
+        return NASClient(self.url, token)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option(envvar="NAS_URL", help="server URL")] = DEFAULT_URL,
+    token: Annotated[
+        str | None, typer.Option(envvar="NAS_TOKEN", help="API token", show_default=False)
+    ] = None,
+) -> None:
+    ctx.obj = Target(url, token)
+
+
+def _remote(ctx: typer.Context) -> NASClient:
+    target: Target = ctx.obj
+    return target.client()
+
+
+def _fail(exc: NASClientError) -> typer.Exit:
+    console.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default NAS_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default NAS_PORT or 8000)")] = None,
+) -> None:
+    """Run the API server (and, by default, an embedded Ray) until interrupted."""
+    import uvicorn
+
+    from nas.settings import Settings
+
+    settings = Settings()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+@app.command()
+def worker(
+    address: Annotated[str, typer.Option(help="Ray head to join, host:port")],
+    job_slots: Annotated[int, typer.Option(help="jobs this node trains at once")] = 1,
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs to offer Ray (default: all)")] = None,
+) -> None:
+    """Join a Ray cluster as a worker that advertises the hardware profiles this node serves."""
+    from workers.node import run_worker
+
+    raise typer.Exit(run_worker(address, job_slots=job_slots, num_cpus=num_cpus))
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Argument(help="user name; created if new")],
+    save: Annotated[bool, typer.Option(help="also save it for later `nas` commands")] = True,
+) -> None:
+    """Create an API token for USER and print it (it is shown only once)."""
+    from nas.settings import Settings
+    from nas.store import Database, crud
+
+    db = Database(Settings().database_url)
+    db.upgrade()
+    with db.session() as s:
+        uid = crud.get_or_create_user(s, name=user).id
+        token = crud.create_token(s, user_id=uid)
+    db.dispose()
+    if save:
+        path = token_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.write_text(token + "\n")
+    typer.echo(token)
+
+
+def _load_spec(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        console.print(f"[red]cannot read {path}:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if not isinstance(data, dict):
+        console.print(f"[red]{path} is not a job spec:[/red] expected a mapping at the top level")
+        raise typer.Exit(2)
+    return data
+
+
+@app.command()
+def submit(
+    ctx: typer.Context,
+    spec: Annotated[Path, typer.Argument(help="job spec (YAML)", exists=True, dir_okay=False)],
+    wait: Annotated[bool, typer.Option(help="follow progress, then print the Pareto front")] = False,
+) -> None:
+    """Submit a search job."""
+    from api.render import pareto_table, watch_events
+
+    with _remote(ctx) as client:
+        try:
+            job = client.submit(_load_spec(spec))
+            if not wait:
+                typer.echo(job.id)
+                return
+            console.print(f"submitted job [bold]{job.id}[/bold] ({job.name})")
+            final = watch_events(client.follow(job.id), console) or client.get_job(job.id).status.value
+            job = client.get_job(job.id)
+            if final != "succeeded":
+                console.print(f"[red]job {job.id} {final}[/red]" + (f": {job.error}" if job.error else ""))
+                raise typer.Exit(1)
+            console.print(pareto_table(client.pareto(job.id)))
+        except NASClientError as exc:
+            raise _fail(exc) from exc
+
+
+@app.command()
+def status(ctx: typer.Context, job: Annotated[str, typer.Argument(help="job id")]) -> None:
+    """Show a job's status and progress."""
+    from api.render import job_summary
+
+    with _remote(ctx) as client:
+        try:
+            console.print(job_summary(client.get_job(job)))
+        except NASClientError as exc:
+            raise _fail(exc) from exc
+
+
+@app.command()
+def pareto(ctx: typer.Context, job: Annotated[str, typer.Argument(help="job id")]) -> None:
+    """Print a job's Pareto front."""
+    from api.render import pareto_table
+
+    with _remote(ctx) as client:
+        try:
+            console.print(pareto_table(client.pareto(job)))
+        except NASClientError as exc:
+            raise _fail(exc) from exc
+
+
+def verify_bundle(folder: Path) -> list[str]:
+    """Check every file listed in ``SHA256SUMS``; returns the names checked."""
+    sums = folder / "SHA256SUMS"
+    if not sums.is_file():
+        raise ValueError(f"{folder} has no SHA256SUMS file; the bundle is incomplete")
+    checked = []
+    for line in sums.read_text().splitlines():
+        if not line.strip():
+            continue
+        digest, name = line.split(maxsplit=1)
+        name = name.lstrip("*")
+        actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        if actual != digest:
+            raise ValueError(f"{name}: sha256 {actual} does not match SHA256SUMS ({digest})")
+        checked.append(name)
+    return checked
+
+
+@app.command()
+def download(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="job id")],
+    subnet: Annotated[int, typer.Argument(help="subnet id (see `nas pareto JOB`)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="folder to unpack the bundle into")] = Path("."),
+) -> None:
+    """Export a subnet, download its bundle, unpack it and verify its checksums."""
+    with _remote(ctx) as client:
+        try:
+            artifact = client.export(job, subnet)
+            archive = client.download(artifact, out / f"subnet-{subnet}.zip")
+        except NASClientError as exc:
+            raise _fail(exc) from exc
+    target = out / f"subnet-{subnet}"
+    with zipfile.ZipFile(archive) as zf:
+        for member in zf.namelist():
+            if Path(member).is_absolute() or ".." in Path(member).parts:
+                console.print(f"[red]refusing to unpack {member!r}: it points outside {target}[/red]")
+                raise typer.Exit(1)
+        zf.extractall(target)
+    try:
+        checked = verify_bundle(target)
+    except ValueError as exc:
+        console.print(f"[red]bundle check failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"unpacked {len(checked)} verified files into [bold]{target}[/bold]")
+    typer.echo(str(target))
+
+
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help="benchmark name, e.g. kernels (bench/<name>.py)")],
+    quick: Annotated[bool, typer.Option(help="the short configuration")] = False,
+) -> None:
+    """Run a benchmark; it writes bench/reports/<name>.json and .md."""
+    module_name = f"bench.{name.replace('-', '_')}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        console.print(f"[red]no benchmark {name!r}:[/red] expected a module {module_name} with run()")
+        raise typer.Exit(2) from exc
+    report = module.run(quick=quick, out_dir=Path("bench/reports"))
+    for target_name, target in (report.get("targets") or {}).items():
+        mark = "[green]met[/green]" if target.get("met") else "[red]NOT met[/red]"
+        console.print(f"{target_name}: {target.get('value')} (goal {target.get('goal')}) {mark}")
+
+
+if __name__ == "__main__":
+    app()

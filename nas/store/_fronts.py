@@ -1,0 +1,70 @@
+"""Pareto fronts: one row per search round (and the verified final one), with their points."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nas.store.models import ParetoFront, ParetoPoint, Subnet
+
+
+def save_front(
+    s: Session,
+    *,
+    job_id: str,
+    hardware: str | None,
+    round: int,
+    objectives: list[Any],
+    reference_point: list[float] | None,
+    hypervolume: float | None,
+    points: Sequence[tuple[int, dict[str, Any], dict[str, Any] | None]],
+    final: bool = False,
+) -> ParetoFront:
+    """Record one front: ``points`` are ``(subnet_id, measured, predicted)``."""
+    front = ParetoFront(
+        job_id=job_id, hardware=hardware, round=round, objectives=objectives,
+        reference_point=reference_point, hypervolume=hypervolume, final=final,
+    )  # fmt: skip
+    s.add(front)
+    s.flush()
+    for subnet_id, measured, predicted in points:
+        sub = s.get(Subnet, subnet_id)
+        if sub is None or sub.job_id != job_id:
+            raise ValueError(f"subnet {subnet_id} is not a subnet of job {job_id}; upsert_subnet it first")
+        s.add(ParetoPoint(front_id=front.id, subnet_id=subnet_id, measured=measured, predicted=predicted))
+    s.flush()
+    return front
+
+
+def latest_front(
+    s: Session, *, job_id: str, final_only: bool = False, hardware: str | None = None
+) -> ParetoFront | None:
+    """The final front if there is one, else the latest round's (unless ``final_only``)."""
+    q = select(ParetoFront).where(ParetoFront.job_id == job_id)
+    if hardware is not None:
+        q = q.where(ParetoFront.hardware == hardware)
+    if final_only:
+        q = q.where(ParetoFront.final.is_(True))
+    q = q.order_by(ParetoFront.final.desc(), ParetoFront.round.desc(), ParetoFront.id.desc()).limit(1)
+    return s.scalar(q)
+
+
+def front_points(s: Session, *, front_id: int) -> list[tuple[ParetoPoint, Subnet]]:
+    q = (
+        select(ParetoPoint, Subnet)
+        .join(Subnet, Subnet.id == ParetoPoint.subnet_id)
+        .where(ParetoPoint.front_id == front_id)
+        .order_by(ParetoPoint.id)
+    )
+    return [(p, sub) for p, sub in s.execute(q)]
+
+
+def front_history(s: Session, *, job_id: str, hardware: str | None = None) -> list[ParetoFront]:
+    """All fronts of the job in round order (the dashboard plots their hypervolume)."""
+    q = select(ParetoFront).where(ParetoFront.job_id == job_id)
+    if hardware is not None:
+        q = q.where(ParetoFront.hardware == hardware)
+    return list(s.scalars(q.order_by(ParetoFront.round, ParetoFront.id)))

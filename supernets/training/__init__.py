@@ -1,0 +1,48 @@
+"""Training schedules for supernets: sandwich, progressive shrinking, DεpS, standalone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supernets.training.base import Trainer, TrainingStoppedError, soft_cross_entropy
+from supernets.training.config import TrainConfig
+from supernets.training.deps import DepsTrainer
+from supernets.training.progressive import ProgressiveShrinkingTrainer
+from supernets.training.sandwich import SandwichTrainer
+from supernets.training.standalone import StandaloneTrainer
+
+TrainingStopped = TrainingStoppedError
+
+_TRAINERS: dict[str, type[Trainer]] = {
+    "sandwich": SandwichTrainer,
+    "progressive-shrinking": ProgressiveShrinkingTrainer,
+    "deps": DepsTrainer,
+    "standalone": StandaloneTrainer,
+}
+SCHEDULES: tuple[str, ...] = tuple(_TRAINERS)
+
+
+def make_trainer(schedule: str, **kwargs: Any) -> Trainer:
+    """The trainer of ``schedule`` built with ``supernet=, space=, config=, seed=`` (standalone: ``arch=``)."""
+    try:
+        cls = _TRAINERS[schedule]
+    except KeyError:
+        raise ValueError(f"unknown training.schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}") from None
+    if "arch" in kwargs and cls is not StandaloneTrainer:
+        kwargs.pop("arch")  # only standalone trains one fixed subnet
+    return cls(**kwargs)
+
+
+__all__ = [
+    "SCHEDULES",
+    "DepsTrainer",
+    "ProgressiveShrinkingTrainer",
+    "SandwichTrainer",
+    "StandaloneTrainer",
+    "TrainConfig",
+    "Trainer",
+    "TrainingStopped",
+    "TrainingStoppedError",
+    "make_trainer",
+    "soft_cross_entropy",
+]

@@ -1,0 +1,103 @@
+"""Submitting, listing, reading and cancelling jobs; auth and owner scoping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from nas.store import Database, Job
+
+Auth = tuple[int, dict[str, str]]
+
+
+def _job_rows(db: Database) -> int:
+    with db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(Job)) or 0)
+
+
+def test_submit_queues_the_job(client: TestClient, db: Database, alice: Auth, spec: dict[str, Any]) -> None:
+    res = client.post("/v1/jobs", json=spec, headers=alice[1])
+    assert res.status_code == 201, res.text
+    body = res.json()
+    assert body["status"] == "queued" and body["name"] == "fmnist-tiny" and body["progress"] == 0.0
+    assert body["spec"]["training"]["epochs"] == 1
+    assert body["spec"]["training"]["momentum"] == 0.9  # defaults are filled in and stored
+    assert _job_rows(db) == 1
+
+
+def test_malformed_spec_is_422_naming_the_field_and_stores_nothing(
+    client: TestClient, db: Database, alice: Auth, spec: dict[str, Any]
+) -> None:
+    spec["training"]["epochs"] = 0
+    res = client.post("/v1/jobs", json=spec, headers=alice[1])
+    assert res.status_code == 422
+    detail = res.json()["detail"]
+    assert any(d["loc"][-2:] == ["training", "epochs"] for d in detail), detail
+    assert _job_rows(db) == 0
+
+
+def test_typo_and_cross_field_errors_are_422(
+    client: TestClient, db: Database, alice: Auth, spec: dict[str, Any]
+) -> None:
+    typo = {**spec, "training": {**spec["training"], "epocs": 3}}
+    res = client.post("/v1/jobs", json=typo, headers=alice[1])
+    assert res.status_code == 422 and "epocs" in res.text
+    spec["objectives"][1]["hardware"] = "cuda-fp16"
+    res = client.post("/v1/jobs", json=spec, headers=alice[1])
+    assert res.status_code == 422 and "objectives[1].hardware" in res.text
+    assert _job_rows(db) == 0
+
+
+def test_unknown_family_is_422(client: TestClient, db: Database, alice: Auth, spec: dict[str, Any]) -> None:
+    spec["search_space"]["family"] = "no-such-family"
+    res = client.post("/v1/jobs", json=spec, headers=alice[1])
+    assert res.status_code == 422
+    assert res.json()["detail"][0]["loc"] == ["body", "search_space", "family"]
+    assert _job_rows(db) == 0
+
+
+def test_missing_or_bad_token_is_401(client: TestClient, spec: dict[str, Any]) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):
+        res = client.get("/v1/jobs", headers=headers)
+        assert res.status_code == 401, headers
+        assert res.headers["www-authenticate"] == "Bearer"
+        assert "detail" in res.json()
+    assert client.post("/v1/jobs", json=spec).status_code == 401
+
+
+def test_healthz_needs_no_token(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/v1/healthz").status_code == 200
+
+
+def test_list_and_get_are_owner_scoped(
+    client: TestClient, alice: Auth, bob: Auth, spec: dict[str, Any]
+) -> None:
+    ids = [
+        client.post("/v1/jobs", json={**spec, "name": f"j{i}"}, headers=alice[1]).json()["id"]
+        for i in range(3)
+    ]
+    client.post("/v1/jobs", json=spec, headers=bob[1])
+    listed = client.get("/v1/jobs", headers=alice[1]).json()
+    assert listed["count"] == 3 and [j["id"] for j in listed["items"]] == ids[::-1]
+    page = client.get("/v1/jobs", params={"limit": 1, "offset": 1}, headers=alice[1]).json()
+    assert [j["id"] for j in page["items"]] == [ids[1]] and page["count"] == 3
+    assert client.get(f"/v1/jobs/{ids[0]}", headers=alice[1]).json()["name"] == "j0"
+    res = client.get(f"/v1/jobs/{ids[0]}", headers=bob[1])
+    assert res.status_code == 404 and "not found" in res.json()["detail"]
+    assert client.post(f"/v1/jobs/{ids[0]}/cancel", headers=bob[1]).status_code == 404
+    assert client.get("/v1/jobs/nope", headers=alice[1]).status_code == 404
+
+
+def test_cancel_ends_a_queued_job(client: TestClient, alice: Auth, spec: dict[str, Any]) -> None:
+    job_id = client.post("/v1/jobs", json=spec, headers=alice[1]).json()["id"]
+    res = client.post(f"/v1/jobs/{job_id}/cancel", headers=alice[1])
+    assert res.status_code == 200
+    body = res.json()
+    assert body["status"] == "cancelled" and body["finished_at"] is not None
+    again = client.post(f"/v1/jobs/{job_id}/cancel", headers=alice[1])
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    queued = client.get("/v1/jobs", params={"status": "queued"}, headers=alice[1]).json()
+    assert queued["count"] == 0

@@ -1,0 +1,80 @@
+"""The job spec's validation: good specs pass, nonsense is rejected with the field named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from nas.schemas import JobSpec, JobStatus
+
+
+def _error(spec: dict[str, Any]) -> str:
+    with pytest.raises(ValidationError) as info:
+        JobSpec.model_validate(spec)
+    return str(info.value)
+
+
+def test_valid_spec_fills_defaults_and_passes_family_options_through(spec: dict[str, Any]) -> None:
+    job = JobSpec.model_validate(spec)
+    assert job.training.momentum == 0.9 and job.search.engine == "optuna"
+    assert job.search_space.options()["kernel_sizes"] == [3, 5]
+    assert job.search_space.model_dump()["family"] == "ofa-mbv3"
+    assert [o.key for o in job.objectives] == ["accuracy", "latency_ms@cpu-fp32"]
+    assert JobSpec.model_validate(job.model_dump(mode="json")) == job
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("training", "epochs"), 0, "training.epochs"),
+        (("training", "batch_size"), -1, "training.batch_size"),
+        (("training", "schedule"), "yolo", "training.schedule"),
+        (("search", "algorithm"), "cmaes", "search.algorithm"),
+        (("dataset", "kind"), "csv", "dataset.kind"),
+        (("dataset", "limit"), 0, "dataset.limit"),
+        (("hardware",), ["tpu-v9"], "unknown hardware profile"),
+        (("training", "epoch"), 3, "training.epoch"),
+    ],
+)
+def test_bad_field_is_named(spec: dict[str, Any], path: tuple[str, ...], value: Any, expected: str) -> None:
+    target = spec
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    assert expected in _error(spec)
+
+
+def test_latency_needs_a_listed_hardware_profile(spec: dict[str, Any]) -> None:
+    del spec["objectives"][1]["hardware"]
+    assert "objectives[1].hardware is required" in _error(spec)
+    spec["objectives"][1]["hardware"] = "cpu-int8"
+    assert "not listed in hardware" in _error(spec)
+
+
+def test_constraints_are_checked_like_objectives(spec: dict[str, Any]) -> None:
+    spec["constraints"] = [{"metric": "params", "hardware": "cpu-fp32", "max": 10}]
+    assert "constraints[0].hardware must be omitted" in _error(spec)
+    spec["constraints"] = [{"metric": "params"}]
+    assert "needs 'max' or 'min'" in _error(spec)
+
+
+def test_a_single_objective_is_rejected_with_the_reason(spec: dict[str, Any]) -> None:
+    spec["objectives"] = spec["objectives"][:1]
+    assert "at least 2" in _error(spec)
+    spec["objectives"] = [{"metric": "accuracy", "goal": "max"}, {"metric": "accuracy", "goal": "max"}]
+    assert "repeat a metric" in _error(spec)
+
+
+def test_dataset_source_and_engine_combinations(spec: dict[str, Any]) -> None:
+    spec["dataset"] = {"kind": "npz"}
+    assert "dataset.uri is required" in _error(spec)
+    spec["dataset"] = {"kind": "builtin", "name": "fashion-mnist"}
+    spec["search"] = {"algorithm": "tpe", "engine": "vectorised"}
+    assert "search.engine 'vectorised'" in _error(spec)
+
+
+def test_job_status_final_states() -> None:
+    assert [s.value for s in JobStatus if s.is_final] == ["succeeded", "failed", "cancelled"]
+    assert JobStatus("queued") is JobStatus.queued

@@ -1,0 +1,35 @@
+"""Fused MBConv: structure of the static form and its residual rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernels import BlockConfig, ElasticFusedMBConv, FusedMBConv
+
+
+def test_static_form_is_full_conv_then_projection() -> None:
+    block = ElasticFusedMBConv(BlockConfig(8, 8, 5, 4, 1))
+    block.set_active(BlockConfig(8, 8, 3, 2, 1))
+    static = block.extract()
+    assert isinstance(static, FusedMBConv)
+    assert static.residual
+    assert static.expand.conv.weight.shape == (16, 8, 3, 3)  # type: ignore[union-attr]
+    assert static.project.conv.weight.shape == (8, 16, 1, 1)
+
+
+def test_strided_block_has_no_residual() -> None:
+    block = ElasticFusedMBConv(BlockConfig(8, 8, 3, 4, 2))
+    assert not block.extract().residual
+
+
+def test_even_kernel_is_rejected() -> None:
+    with pytest.raises(ValueError, match="odd"):
+        ElasticFusedMBConv(BlockConfig(8, 8, 4, 4, 1))
+
+
+def test_residual_can_be_switched_off_for_elastic_widths() -> None:
+    block = ElasticFusedMBConv(BlockConfig(8, 8, 3, 4, 1), residual=False)
+    block.set_active(BlockConfig(8, 6, 3, 4, 1))  # a stage's first block may change width
+    assert not block.extract().residual
+    with pytest.raises(ValueError, match="residual needs stride 1"):
+        ElasticFusedMBConv(BlockConfig(8, 8, 3, 4, 2), residual=True)

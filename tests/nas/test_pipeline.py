@@ -1,0 +1,106 @@
+"""The job pipeline run in-process on a real SQLite file with real training and measurement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from torch import nn
+
+from nas.pipeline import run_job
+from nas.schemas import JobSpec, JobStatus
+from nas.settings import Settings
+from nas.store import Database, crud
+from predictors import LatencyStats, get_profile, measure_latency
+
+SPEC = {
+    "name": "pipeline-test",
+    "dataset": {"kind": "builtin", "name": "fashion-mnist", "limit": 200},
+    "search_space": {
+        "family": "ofa-mbv3", "kernel_sizes": [3, 5], "expand_ratios": [3, 4], "depths": [1, 2],
+        "width_mults": [0.75, 1.0], "resolutions": [20, 28],
+    },
+    "training": {"schedule": "sandwich", "epochs": 2, "batch_size": 50, "lr": 0.05, "bn_calibration_images": 100},
+    "hardware": ["cpu-fp32"],
+    "objectives": [{"metric": "accuracy", "goal": "max"},
+                   {"metric": "latency_ms", "hardware": "cpu-fp32", "goal": "min"}],
+    "search": {"algorithm": "nsga2", "measure_budget": 10, "rounds": 1, "population": 8, "generations": 2},
+    "seed": 0,
+}  # fmt: skip
+
+
+class Crash(BaseException):
+    """Stands for the worker process dying: not an Exception, so the pipeline cannot record it."""
+
+
+class LocalMeasurer:
+    """Times models in this process with the real protocol; counts what it measured."""
+
+    def __init__(self, crash_after: int | None = None) -> None:
+        self.count = 0
+        self.crash_after = crash_after
+
+    def __call__(self, items: list[tuple[nn.Module, tuple[int, ...]]], profile: str) -> list[LatencyStats]:
+        out = []
+        for model, shape in items:
+            if self.crash_after is not None and self.count >= self.crash_after:
+                raise Crash()
+            out.append(
+                measure_latency(model, input_shape=shape, profile=get_profile(profile), warmup=2, repeats=5)
+            )
+            self.count += 1
+        return out
+
+
+@pytest.fixture()
+def setup(tmp_path: Path, fashion_mnist_dir: Path) -> tuple[Settings, Database, str]:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'nas.db'}", artifact_root=str(tmp_path / "art"),
+        data_dir=fashion_mnist_dir, scheduler="none",
+    )  # fmt: skip
+    db = Database(settings.database_url)
+    db.upgrade()
+    with db.session() as s:
+        user = crud.create_user(s, name="u")
+        job = crud.create_job(
+            s, owner_id=user.id, name="t", spec=JobSpec.model_validate(SPEC).model_dump(mode="json")
+        )
+        job_id = job.id
+    return settings, db, job_id
+
+
+def test_crashed_job_resumes_without_redoing_work(setup: tuple[Settings, Database, str]) -> None:
+    settings, db, job_id = setup
+    first = LocalMeasurer(crash_after=3)
+    with pytest.raises(Crash):
+        run_job(job_id, settings=settings, measure_latency=first)
+    with db.session() as s:
+        assert crud.get_job(s, job_id=job_id).status == JobStatus.running  # type: ignore[union-attr]
+        checkpoints = crud.list_artifacts(s, job_id=job_id, kind="checkpoint")
+        assert [a.meta["epoch"] for a in checkpoints] == [1, 2]
+
+    second = LocalMeasurer()
+    assert run_job(job_id, settings=settings, measure_latency=second) == "succeeded"
+    with db.session() as s:
+        # Training was not repeated, and nothing measured before the crash was measured again.
+        assert len(crud.list_artifacts(s, job_id=job_id, kind="checkpoint")) == 2
+        subnets = crud.list_subnets(s, job_id=job_id)
+        assert first.count + second.count == len(subnets) <= SPEC["search"]["measure_budget"]
+        front = crud.latest_front(s, job_id=job_id, final_only=True)
+        assert front is not None and front.hypervolume is not None and front.hypervolume > 0
+        points = crud.front_points(s, front_id=front.id)
+        assert points and all(sub.accuracy_test is not None for _, sub in points)
+        events = crud.list_events(s, job_id=job_id)
+        epochs = [e.payload for e in events if e.kind == "epoch"]
+        assert [e["epoch"] for e in epochs] == [1, 2]
+        assert all(0.0 <= e["val_acc_largest"] <= 1.0 for e in epochs)
+        assert crud.list_predictors(s)  # the predict stage stored its fitted predictors with quality
+
+
+def test_cancel_stops_the_job(setup: tuple[Settings, Database, str]) -> None:
+    settings, db, job_id = setup
+    with db.session() as s:
+        crud.request_cancel(s, job_id=job_id)
+    assert run_job(job_id, settings=settings, measure_latency=LocalMeasurer()) == "cancelled"
+    with db.session() as s:
+        assert crud.list_subnets(s, job_id=job_id) == []
