@@ -364,6 +364,7 @@
   function init() {
     scatter = new window.NasScatter.ParetoScatter({
       canvas: $("scatter"),
+      overlay: $("scatter-marks"),
       tooltip: $("scatter-tip"),
       onSelect: selectSubnet,
       describe: describeSubnet,

@@ -30,9 +30,13 @@ window.NasScatter = (() => {
   }
 
   class ParetoScatter {
-    /** canvas: the <canvas>; tooltip: an absolutely placed element; onSelect(id) on click; describe(id) -> text. */
-    constructor({ canvas, tooltip, onSelect, describe }) {
+    /**
+     * canvas: the points; overlay: a canvas stacked on it for the rings; tooltip: an absolutely placed
+     * element; onSelect(id) on click; describe(id) -> text.
+     */
+    constructor({ canvas, overlay, tooltip, onSelect, describe }) {
       this.canvas = canvas;
+      this.overlay = overlay;
       this.tooltip = tooltip;
       this.onSelect = onSelect;
       this.describe = describe;
@@ -70,7 +74,8 @@ window.NasScatter = (() => {
 
     select(id) {
       this.selectedId = id;
-      this.draw();
+      this.canvas.dataset.selected = id === null ? "" : String(id);
+      this.drawMarks();
     }
 
     /** Number of non-dominated points under the current axes. */
@@ -96,6 +101,7 @@ window.NasScatter = (() => {
         this.screen = { x: new Float32Array(0), y: new Float32Array(0), ids: [] };
         this.grid = new Map();
         C.drawEmpty(ctx, width, height, "no measured subnets yet");
+        this.drawMarks();
         return;
       }
       const area = C.plotArea(width, height, { ...C.MARGIN, right: 16 });
@@ -124,8 +130,8 @@ window.NasScatter = (() => {
       if (predicted.length) this.drawPredicted(ctx, pts.length, predicted.length);
       this.drawFrontLine(ctx, sx, sy);
       this.fillDots(ctx, C.COLORS.blue, (i) => this.flags[i], sx, sy, pts.length);
-      this.drawMarks(ctx);
       ctx.restore();
+      this.drawMarks();
     }
 
     /** Screen positions of measured points, then predicted ones, and the hit-test grid over them. */
@@ -244,8 +250,11 @@ window.NasScatter = (() => {
       ctx.restore();
     }
 
-    /** Rings for the selected and hovered subnet, and its predicted-to-measured link. */
-    drawMarks(ctx) {
+    /** Rings for the selected and hovered subnet, and its predicted-to-measured link, on the overlay. */
+    drawMarks() {
+      const surface = C.setup(this.overlay);
+      if (!surface) return;
+      const ctx = surface.ctx;
       const { x: sx, y: sy, ids } = this.screen;
       const ring = (i, color, r) => {
         ctx.strokeStyle = color;
@@ -337,7 +346,7 @@ window.NasScatter = (() => {
         this.tooltip.style.left = `${Math.max(0, left)}px`;
         this.tooltip.style.top = `${Math.max(0, py + 12)}px`;
       }
-      if (changed) this.draw();
+      if (changed) this.drawMarks();
     }
 
     click(e) {

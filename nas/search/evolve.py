@@ -73,7 +73,8 @@ def evolve_on_predictors(
 ) -> tuple[list[Candidate], int]:
     """Evolve ``population`` genomes for ``generations``; returns final population, evaluation count.
 
-    ``seeds`` (e.g. the measured architectures) start in the first population.
+    ``seeds`` (e.g. the measured architectures) start in the first population. The count
+    is of genomes evaluated; a genome seen before is looked up rather than predicted again.
     """
     if population < 4 or generations < 1:
         raise ValueError(f"population must be >= 4 and generations >= 1; got {population} and {generations}")
@@ -82,9 +83,23 @@ def evolve_on_predictors(
     sign = np.array([-1.0 if o.goal == "max" else 1.0 for o in objectives])
     n_dims = len(codec.sizes)
 
+    # Converging populations repeat genomes; each distinct one is decoded and predicted once.
+    known: dict[bytes, tuple[Arch, np.ndarray]] = {}
+
     def evaluate(genomes: np.ndarray) -> tuple[list[Arch], dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        archs = [codec.decode(g) for g in genomes]
-        pred = predict_values(predictors, archs, keys)
+        fresh: dict[bytes, Arch] = {}
+        for g in genomes:
+            key = g.tobytes()
+            if key not in known and key not in fresh:
+                fresh[key] = codec.decode(g)
+        if fresh:
+            new = predict_values(predictors, list(fresh.values()), keys)
+            for i, (key, arch) in enumerate(fresh.items()):
+                known[key] = (arch, np.array([new[k][i] for k in keys]))
+        rows = [known[g.tobytes()] for g in genomes]
+        archs = [r[0] for r in rows]
+        table = np.array([r[1] for r in rows]).reshape(len(rows), len(keys))
+        pred = {k: table[:, j] for j, k in enumerate(keys)}
         minimised = np.stack([pred[o.key] for o in objectives], axis=1) * sign
         violation = np.zeros(len(archs))
         for c in constraints:

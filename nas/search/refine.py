@@ -62,11 +62,6 @@ class SearchResult:
         ]
 
 
-def _round_budgets(total: int, rounds: int) -> list[int]:
-    base, extra = divmod(total, rounds)
-    return [base + (1 if r < extra else 0) for r in range(rounds)]
-
-
 def _check_values(values: list[dict[str, float]], archs: list[Arch], keys: Sequence[str]) -> None:
     if len(values) != len(archs):
         raise ValueError(f"measure returned {len(values)} results for {len(archs)} architectures")
@@ -101,7 +96,9 @@ def refine_search(
     """Search on the predictors, measure the chosen candidates, refit, for ``rounds`` rounds.
 
     ``measure_budget`` counts every real measurement, the ``initial`` sample included;
-    each round gets an equal share of the rest. No architecture is measured twice.
+    each round gets an equal share of the rest (at most ``population`` candidates are
+    offered per round; what a round cannot spend carries over). No architecture is
+    measured twice.
     The reference point, unless given, comes from ``reference_point`` on the initial sample.
     """
     keys = list(dict.fromkeys([o.key for o in objectives] + [c.key for c in constraints]))
@@ -144,8 +141,10 @@ def refine_search(
     result_rounds: list[RoundResult] = []
     storage = open_storage(storage_url)
     rng = np.random.default_rng(seed)
-    for r, budget in enumerate(_round_budgets(measure_budget - len(points), rounds), start=1):
+    for r in range(1, rounds + 1):
         started = time.perf_counter()
+        # The rest of the budget split over the rounds left: what a round could not spend carries over.
+        budget = -(-(measure_budget - len(points)) // (rounds - r + 1))
         archs = [p.arch for p in points]
         for key in keys:
             predictors[key].fit(archs, np.array([p.values[key] for p in points]))

@@ -23,11 +23,13 @@ SCHEDULES: tuple[str, ...] = tuple(_TRAINERS)
 
 
 def make_trainer(schedule: str, **kwargs: Any) -> Trainer:
-    """The trainer of ``schedule`` built with ``supernet=, space=, config=, seed=`` (standalone: ``arch=``)."""
+    """The ``schedule`` trainer from ``supernet=, space=, config=, seed=`` (standalone also ``arch=``)."""
     try:
         cls = _TRAINERS[schedule]
     except KeyError:
-        raise ValueError(f"unknown training.schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}") from None
+        raise ValueError(
+            f"unknown training.schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}"
+        ) from None
     if "arch" in kwargs and cls is not StandaloneTrainer:
         kwargs.pop("arch")  # only standalone trains one fixed subnet
     return cls(**kwargs)

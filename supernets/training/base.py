@@ -31,7 +31,8 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torc
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Decay conv and linear weights only: not BatchNorm, biases, or the kernel transforms (identity-init)."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -83,6 +84,7 @@ class Trainer(ABC):
 
     def on_epoch_start(self) -> None:
         """Hook before an epoch's first step (phase changes)."""
+        return None
 
     def learning_rate(self, step: int) -> float:
         warmup = self.config.warmup_epochs * self._steps_per_epoch
@@ -93,6 +95,7 @@ class Trainer(ABC):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what ``extra_state`` saved."""
+        return None
 
     # -- the template ------------------------------------------------------------------------------
 
@@ -123,13 +126,17 @@ class Trainer(ABC):
     ) -> dict[str, float]:
         """One epoch over ``x`` (float [0, 1], N x C x H x W) and labels ``y`` in a seeded random order."""
         if x.ndim != 4 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
-            raise ValueError(f"need N x C x H x W images with N labels, got {tuple(x.shape)} and {tuple(y.shape)}")
+            raise ValueError(
+                f"need N x C x H x W images with N labels, got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
         if self._epoch >= self.total_epochs:
             raise ValueError(f"training is complete ({self._epoch} of {self.total_epochs} epochs)")
         n = x.shape[0]
         steps = math.ceil(n / self.config.batch_size)
         if self._steps_per_epoch and steps != self._steps_per_epoch:
-            raise ValueError(f"every epoch must have the same data: {steps} steps now, {self._steps_per_epoch} before")
+            raise ValueError(
+                f"every epoch must have the same data: {steps} steps now, {self._steps_per_epoch} before"
+            )
         self._steps_per_epoch = steps
         device = next(self.supernet.parameters()).device
         self.supernet.train()

@@ -51,7 +51,10 @@ class TrainConfig:
         need(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         need(self.num_random_subnets >= 0, f"num_random_subnets must be >= 0, got {self.num_random_subnets}")
         need(self.distill_weight >= 0, f"distill_weight must be >= 0, got {self.distill_weight}")
-        need(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0 or None, got {self.grad_clip}")
+        need(
+            self.grad_clip is None or self.grad_clip > 0,
+            f"grad_clip must be > 0 or None, got {self.grad_clip}",
+        )
         need(
             len(self.ps_phase_fractions) == 4
             and all(f >= 0 for f in self.ps_phase_fractions)
@@ -62,8 +65,14 @@ class TrainConfig:
             len(self.ps_phase_lr_scales) == 4 and all(s > 0 for s in self.ps_phase_lr_scales),
             f"ps_phase_lr_scales must be 4 positive factors, got {self.ps_phase_lr_scales}",
         )
-        need(0 <= self.deps_full_fraction < 1, f"deps_full_fraction must be in [0, 1), got {self.deps_full_fraction}")
-        need(0 < self.deps_ramp_fraction <= 1, f"deps_ramp_fraction must be in (0, 1], got {self.deps_ramp_fraction}")
+        need(
+            0 <= self.deps_full_fraction < 1,
+            f"deps_full_fraction must be in [0, 1), got {self.deps_full_fraction}",
+        )
+        need(
+            0 < self.deps_ramp_fraction <= 1,
+            f"deps_ramp_fraction must be in (0, 1], got {self.deps_ramp_fraction}",
+        )
         # JSON gives lists; keep the dataclass hashable and comparable
         object.__setattr__(self, "ps_phase_fractions", tuple(float(f) for f in self.ps_phase_fractions))
         object.__setattr__(self, "ps_phase_lr_scales", tuple(float(s) for s in self.ps_phase_lr_scales))

@@ -48,7 +48,11 @@ class ProgressiveShrinkingTrainer(Trainer):
 
     def phase_index(self, epoch: int) -> int:
         ends = phase_boundaries(self.config.ps_phase_fractions, self.config.epochs)
-        return next(i for i, end in enumerate(ends) if epoch < end) if epoch < self.config.epochs else len(ends) - 1
+        return (
+            next(i for i, end in enumerate(ends) if epoch < end)
+            if epoch < self.config.epochs
+            else len(ends) - 1
+        )
 
     @property
     def phase(self) -> str:

@@ -20,7 +20,13 @@ class StandaloneTrainer(Trainer):
     schedule = "standalone"
 
     def __init__(
-        self, *, supernet: Supernet, space: SearchSpace, config: TrainConfig, seed: int, arch: Arch | None = None
+        self,
+        *,
+        supernet: Supernet,
+        space: SearchSpace,
+        config: TrainConfig,
+        seed: int,
+        arch: Arch | None = None,
     ) -> None:
         if arch is None:
             raise ValueError("the standalone schedule trains one subnet: pass arch= (e.g. space.largest())")
@@ -33,7 +39,9 @@ class StandaloneTrainer(Trainer):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         if state.get("arch") != self.arch.to_json():
-            raise ValueError("checkpoint trained a different arch than this standalone trainer's; pass the same arch=")
+            raise ValueError(
+                "checkpoint trained a different arch than this standalone trainer's; pass the same arch="
+            )
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         loss = F.cross_entropy(self.forward(self.arch, x), y, label_smoothing=self.config.label_smoothing)

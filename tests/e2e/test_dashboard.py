@@ -47,7 +47,7 @@ class SeededJob:
     job_id: str
     name: str
     token: str
-    subnets: dict[int, dict[str, Any]]  # id -> {arch_hash, accuracy, latency}
+    subnets: dict[int, dict[str, Any]]  # id -> {arch_hash, accuracy, latency, params}
     front_ids: list[int]
     failed_job_id: str  # a second job of the same user, which failed in training
 
@@ -67,7 +67,7 @@ def _random_arch(rng: np.random.Generator) -> Arch:
 
 
 def _non_dominated(points: dict[int, tuple[float, float]]) -> list[int]:
-    """Ids whose (accuracy, latency) no other point beats in both (accuracy max, latency min)."""
+    """Ids whose (accuracy, cost) no other point beats in both (accuracy max, cost min)."""
     out = []
     for i, (acc, lat) in points.items():
         beaten = any(a >= acc and t <= lat and (a > acc or t < lat) for j, (a, t) in points.items() if j != i)
@@ -134,13 +134,14 @@ def _seed(db: Database, rng: np.random.Generator) -> SeededJob:
                 continue
             seen.add(arch.arch_hash)
             latency = float(rng.uniform(0.5, 4.0))
+            params = int(rng.integers(100_000, 2_000_000))
             accuracy = float(np.clip(0.78 + 0.04 * latency + rng.normal(0, 0.02), 0, 1))
             row = crud.upsert_subnet(
                 s,
                 job_id=job_id,
                 arch_hash=arch.arch_hash,
                 arch=arch.to_dict(),
-                params=int(rng.integers(100_000, 2_000_000)),
+                params=params,
                 flops=int(rng.integers(1_000_000, 50_000_000)),
                 source="search",
                 accuracy_val=accuracy,
@@ -150,7 +151,12 @@ def _seed(db: Database, rng: np.random.Generator) -> SeededJob:
                 s, profile=HW, arch_hash=arch.arch_hash, resolution=arch.resolution, batch=1,
                 stats={"median_ms": latency, "p10_ms": latency * 0.95, "p90_ms": latency * 1.1, "n": 50},
             )  # fmt: skip
-            subnets[row.id] = {"arch_hash": arch.arch_hash, "accuracy": accuracy, "latency": latency}
+            subnets[row.id] = {
+                "arch_hash": arch.arch_hash,
+                "accuracy": accuracy,
+                "latency": latency,
+                "params": params,
+            }
 
         front_ids = _non_dominated({i: (v["accuracy"], v["latency"]) for i, v in subnets.items()})
         objectives = [
@@ -319,8 +325,9 @@ def test_scatter_draws_every_subnet_and_greys_the_dominated(page: Any, server: S
     page.wait_for_selector(f"#scatter[data-predicted='{len(job.subnets)}']")
     # Parameters against accuracy is another front; the page recomputes it.
     page.select_option("#axis-x", "params")
-    front = int(page.get_attribute("#scatter", "data-front"))
-    assert 1 <= front < len(job.subnets)
+    by_params = _non_dominated({i: (v["accuracy"], v["params"]) for i, v in job.subnets.items()})
+    page.wait_for_selector(f"#scatter[data-front='{len(by_params)}']")
+    assert len(by_params) != len(job.front_ids)  # else this step could not tell the axes apart
     assert page.get_attribute("#scatter", "data-points") == str(len(job.subnets))
 
 

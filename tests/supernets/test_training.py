@@ -24,7 +24,9 @@ from tests.supernets.conftest import MEAN, STD
 Data = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def _trainer(schedule: str, space: OfaMbv3Space, config: TrainConfig, *, seed: int, init_seed: int) -> Trainer:
+def _trainer(
+    schedule: str, space: OfaMbv3Space, config: TrainConfig, *, seed: int, init_seed: int
+) -> Trainer:
     torch.manual_seed(init_seed)
     net = space.build_supernet(mean=MEAN, std=STD)
     return make_trainer(schedule, supernet=net, space=space, config=config, seed=seed, arch=space.largest())
@@ -43,20 +45,22 @@ def _roundtrip(state: dict[str, Any]) -> dict[str, Any]:
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
     schedule: str, tiny_space: OfaMbv3Space, fmnist: Data
 ) -> None:
-    x, y = fmnist[0][:192], fmnist[1][:192]
-    config = TrainConfig(epochs=4, batch_size=64, lr=0.05, num_random_subnets=1, deps_ramp_fraction=0.2)
+    # 3 epochs of 2 steps: PS runs full -> kernel -> expand (teacher and channel sort before the
+    # checkpoint); DεpS sorts and starts ramping at step 3
+    x, y = fmnist[0][:128], fmnist[1][:128]
+    config = TrainConfig(epochs=3, batch_size=64, lr=0.05, num_random_subnets=1, deps_ramp_fraction=0.4)
     straight = _trainer(schedule, tiny_space, config, seed=1, init_seed=0)
-    for _ in range(4):
+    for _ in range(3):
         straight.train_epoch(x, y)
 
     first = _trainer(schedule, tiny_space, config, seed=1, init_seed=0)
-    for _ in range(3):
+    for _ in range(2):
         first.train_epoch(x, y)
     saved = _roundtrip(first.state_dict())
     # a different init and seed: everything that matters must come from the checkpoint
     resumed = _trainer(schedule, tiny_space, config, seed=7, init_seed=5)
     resumed.load_state_dict(saved)
-    assert resumed.epoch == 3 and resumed.total_epochs == 4
+    assert resumed.epoch == 2 and resumed.total_epochs == 3
     resumed.train_epoch(x, y)
 
     expected, got = straight.supernet.state_dict(), resumed.supernet.state_dict()
@@ -90,7 +94,7 @@ def test_should_stop_and_on_step(tiny_space: OfaMbv3Space, fmnist: Data) -> None
 
 
 def test_bad_arguments(tiny_space: OfaMbv3Space) -> None:
-    with pytest.raises(ValueError, match="unknown training.schedule 'fast'"):
+    with pytest.raises(ValueError, match=r"unknown training\.schedule 'fast'"):
         make_trainer("fast", supernet=None, space=tiny_space, config=TrainConfig(), seed=0)
     torch.manual_seed(0)
     net = tiny_space.build_supernet(mean=MEAN, std=STD)
@@ -133,16 +137,17 @@ def test_deps_ramps_the_subnets_in(tiny_space: OfaMbv3Space, fmnist: Data) -> No
 
 def test_training_learns_and_bn_recalibration_matters(tiny_space: OfaMbv3Space, fmnist: Data) -> None:
     train_x, train_y, test_x, test_y = fmnist
-    config = TrainConfig(epochs=3, batch_size=64, lr=0.1, num_random_subnets=1)
+    config = TrainConfig(epochs=2, batch_size=32, lr=0.1, num_random_subnets=0)
     trainer = _trainer("sandwich", tiny_space, config, seed=0, init_seed=0)
-    for _ in range(3):
-        trainer.train_epoch(train_x, train_y)
+    for _ in range(2):
+        trainer.train_epoch(train_x[:512], train_y[:512])
     smallest = trainer.supernet.extract(tiny_space.smallest())
     stale = evaluate_accuracy(smallest, test_x, test_y)
     recalibrate_bn(smallest, train_x[:512])
     fresh = evaluate_accuracy(smallest, test_x, test_y)
     largest = trainer.supernet.extract(tiny_space.largest())
     recalibrate_bn(largest, train_x[:512])
-    assert evaluate_accuracy(largest, test_x, test_y) > 0.5  # chance is 0.1
-    assert fresh > 0.5
-    assert fresh >= stale + 0.05, (stale, fresh)
+    assert evaluate_accuracy(largest, test_x, test_y) > 0.3  # chance is 0.1
+    print(f"smallest subnet: {stale:.3f} with the supernet's BN statistics, {fresh:.3f} recalibrated")
+    assert fresh > 0.3
+    assert fresh >= stale + 0.05
