@@ -1,4 +1,4 @@
-"""`make run`: start the service with embedded Ray and SQLite, submit the demo job, print where to watch it."""
+"""`make run`: the service with embedded Ray and SQLite, the demo job submitted, where to watch it."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def main() -> None:
         token = crud.create_token(s, user_id=user.id)
     base = f"http://{settings.host}:{settings.port}"
     threading.Thread(target=_submit_when_up, args=(base, token), daemon=True).start()
-    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="warning"
+    )
 
 
 if __name__ == "__main__":

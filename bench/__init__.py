@@ -1,1 +1,1 @@
-"""Benchmarks: each module has ``run(*, quick, out_dir) -> dict`` and writes bench/reports/<name>.{json,md}."""
+"""Benchmarks: each has ``run(*, quick, out_dir) -> dict`` and writes bench/reports/<name>.{json,md}."""

@@ -51,10 +51,10 @@ def triton_available() -> bool:
 
 
 def fuse_block(block: nn.Module, **compile_kwargs: Any) -> nn.Module:
-    """The fastest fused deploy form available here: Triton on a GPU when supported, else compiled."""
+    """The fused deploy form: the Triton block kernel on a GPU where it supports the block, else compiled."""
     deployed = deploy(block)
-    device = next(deployed.parameters()).device
-    if device.type == "cuda" and triton_available():
+    param = next(deployed.parameters(), None)
+    if param is not None and param.device.type == "cuda" and triton_available():
         from kernels.triton_bottleneck import TritonBottleneck, supports
 
         if supports(deployed):

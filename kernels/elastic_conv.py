@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kernels.conv_bn import ConvBNAct
+from kernels.mbconv import elastic_batch_norm
 
 
 class ElasticConvBN(nn.Module):
@@ -66,24 +67,7 @@ class ElasticConvBN(nn.Module):
             dilation=self.dilation,
             groups=out_channels if self.depthwise else 1,
         )
-        return self._batch_norm(y, out_channels)
-
-    def _batch_norm(self, y: torch.Tensor, channels: int) -> torch.Tensor:
-        bn = self.bn
-        assert bn.running_mean is not None and bn.running_var is not None
-        # Slices of the running statistics are views, so training updates the shared buffers in place.
-        if self.training and bn.num_batches_tracked is not None:
-            bn.num_batches_tracked.add_(1)
-        return F.batch_norm(
-            y,
-            bn.running_mean[:channels],
-            bn.running_var[:channels],
-            bn.weight[:channels],
-            bn.bias[:channels],
-            training=self.training or not bn.track_running_stats,
-            momentum=0.1 if bn.momentum is None else bn.momentum,
-            eps=bn.eps,
-        )
+        return elastic_batch_norm(self.bn, y)
 
     @torch.no_grad()
     def export(

@@ -20,9 +20,17 @@ FASHION_MNIST_FILES = {
     "test_y": "t10k-labels-idx1-ubyte.gz",
 }
 FASHION_MNIST_CLASSES = (
-    "t-shirt/top", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
-)  # fmt: skip
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+)
 
 
 class DatasetError(ValueError):
@@ -70,7 +78,7 @@ class DatasetSplits:
 
 def _read_idx(raw: bytes) -> np.ndarray:
     """Parse an IDX file (the MNIST family's format) into a uint8 array."""
-    magic, = struct.unpack(">I", raw[:4])
+    (magic,) = struct.unpack(">I", raw[:4])
     ndim = magic & 0xFF
     dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
@@ -146,7 +154,7 @@ def load_dataset(
         arrays, digest, classes = _load_npz(str(spec.get("uri")))
         x, y = arrays["all_x"], arrays["all_y"]
         perm = np.random.default_rng(seed).permutation(len(x))
-        n_test = max(1, int(round(len(x) * 0.15)))
+        n_test = max(1, round(len(x) * 0.15))
         test_x, test_y = x[perm[:n_test]], y[perm[:n_test]]
         train_x, train_y = x[perm[n_test:]], y[perm[n_test:]]
         name = str(spec.get("uri"))
@@ -155,7 +163,7 @@ def load_dataset(
 
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(train_x))
-    n_val = max(1, int(round(len(train_x) * val_fraction)))
+    n_val = max(1, round(len(train_x) * val_fraction))
     val_idx, train_idx = perm[:n_val], perm[n_val:]
     limit = spec.get("limit")
     if limit is not None:

@@ -48,9 +48,14 @@ def _onnx(model: nn.Module, example: torch.Tensor) -> bytes | None:
                 # The TorchScript-based exporter handles these static convnets well and fast.
                 warnings.simplefilter("ignore", DeprecationWarning)
                 torch.onnx.export(
-                    model, (example,), str(path), input_names=["images"], output_names=["logits"],
-                    dynamo=False, dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
-                )  # fmt: skip
+                    model,
+                    (example,),
+                    str(path),
+                    input_names=["images"],
+                    output_names=["logits"],
+                    dynamo=False,
+                    dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+                )
         except Exception:
             log.exception("ONNX export failed; the bundle ships TorchScript only")
             return None
@@ -60,7 +65,8 @@ def _onnx(model: nn.Module, example: torch.Tensor) -> bytes | None:
 def _model_card(arch: dict[str, Any], metrics: dict[str, Any], job_name: str) -> str:
     c, h, w = metrics["input"]["shape"][1:]
     lat = "\n".join(
-        f"| {p} | {v['median_ms']:.3f} | {v['p10_ms']:.3f}-{v['p90_ms']:.3f} | {v['batch']} | {v['precision']} |"
+        f"| {p} | {v['median_ms']:.3f} | {v['p10_ms']:.3f}-{v['p90_ms']:.3f} "
+        f"| {v['batch']} | {v['precision']} |"
         for p, v in metrics["latency"].items()
     )
     acc_test = metrics.get("accuracy_test")
@@ -129,10 +135,16 @@ def _save_state_dict(model: nn.Module) -> bytes:
     return buf.getvalue()
 
 
-def _deployed_model(db: Database, store: ArtifactStore, job_id: str, arch_hash: str, settings: Settings) -> nn.Module:
+def _deployed_model(
+    db: Database, store: ArtifactStore, job_id: str, arch_hash: str, settings: Settings
+) -> nn.Module:
     """The exact model the job measured (saved at verification), else rebuilt the same way."""
     with db.session() as s:
-        saved = [a for a in crud.list_artifacts(s, job_id=job_id, kind="weights") if a.meta.get("arch_hash") == arch_hash]
+        saved = [
+            a
+            for a in crud.list_artifacts(s, job_id=job_id, kind="weights")
+            if a.meta.get("arch_hash") == arch_hash
+        ]
         uri = saved[-1].uri if saved else None
     if uri is not None:
         model = store.get_torch(uri)
@@ -155,7 +167,9 @@ def _deployed_model(db: Database, store: ArtifactStore, job_id: str, arch_hash: 
     def no_measuring(items: Any, profile: str) -> Any:
         raise RuntimeError("export does not measure")
 
-    ctx = JobContext(job_id=job_id, spec=spec, settings=settings, db=db, store=store, measure_latency=no_measuring)
+    ctx = JobContext(
+        job_id=job_id, spec=spec, settings=settings, db=db, store=store, measure_latency=no_measuring
+    )
     return deploy_subnet(JobState(ctx), arch)
 
 
@@ -178,19 +192,37 @@ def export_subnet(
         spec = job.spec
         latency: dict[str, Any] = {}
         for profile in spec.get("hardware", []):
-            m = crud.get_measurement(s, profile=profile, arch_hash=sub.measurement_key,
-                                     resolution=int(sub.arch["resolution"]), batch=get_profile(profile).batch_size)  # fmt: skip
+            m = crud.get_measurement(
+                s,
+                profile=profile,
+                arch_hash=sub.measurement_key,
+                resolution=int(sub.arch["resolution"]),
+                batch=get_profile(profile).batch_size,
+            )
             if m is not None:
                 latency[profile] = {
-                    "median_ms": m.median_ms, "p10_ms": m.p10_ms, "p90_ms": m.p90_ms, "mean_ms": m.mean_ms,
-                    "n": m.n, "batch": m.batch, "precision": profile.rsplit("-", 1)[-1], "device": profile.split("-")[0],
-                }  # fmt: skip
+                    "median_ms": m.median_ms,
+                    "p10_ms": m.p10_ms,
+                    "p90_ms": m.p90_ms,
+                    "mean_ms": m.mean_ms,
+                    "n": m.n,
+                    "batch": m.batch,
+                    "precision": profile.rsplit("-", 1)[-1],
+                    "device": profile.split("-")[0],
+                }
         arch, arch_hash, job_name, owner_id = dict(sub.arch), sub.arch_hash, job.name, job.owner_id
         metrics: dict[str, Any] = {
-            "arch_hash": arch_hash, "job_id": job_id, "subnet_id": subnet_id, "accuracy_val": sub.accuracy_val,
-            "accuracy_test": sub.accuracy_test, "params": sub.params, "flops": sub.flops, "latency": latency,
-            "dataset_hash": job.dataset_hash, "bundle_format": BUNDLE_FORMAT,
-        }  # fmt: skip
+            "arch_hash": arch_hash,
+            "job_id": job_id,
+            "subnet_id": subnet_id,
+            "accuracy_val": sub.accuracy_val,
+            "accuracy_test": sub.accuracy_test,
+            "params": sub.params,
+            "flops": sub.flops,
+            "latency": latency,
+            "dataset_hash": job.dataset_hash,
+            "bundle_format": BUNDLE_FORMAT,
+        }
     model = _deployed_model(db, store, job_id, arch_hash, settings)
     image = _input_shape(spec, settings)
     metrics["input"] = {"shape": [1, *image], "dtype": "float32", "range": [0.0, 1.0], "layout": "NCHW"}
@@ -198,9 +230,15 @@ def export_subnet(
     obj = store.put_bytes(f"jobs/{job_id}/bundles/subnet-{subnet_id}-{arch_hash}.zip", data)
     with db.session() as s:
         art = crud.add_artifact(
-            s, kind="bundle", uri=obj.uri, sha256=obj.sha256, size_bytes=obj.size_bytes, job_id=job_id,
-            owner_id=owner_id, meta={"subnet_id": subnet_id, "arch_hash": arch_hash},
-        )  # fmt: skip
+            s,
+            kind="bundle",
+            uri=obj.uri,
+            sha256=obj.sha256,
+            size_bytes=obj.size_bytes,
+            job_id=job_id,
+            owner_id=owner_id,
+            meta={"subnet_id": subnet_id, "arch_hash": arch_hash},
+        )
         s.flush()
         s.expunge(art)
     return art
@@ -209,5 +247,7 @@ def export_subnet(
 def _input_shape(spec: dict[str, Any], settings: Settings) -> tuple[int, int, int]:
     from nas.data import load_dataset
 
-    splits = load_dataset({**spec["dataset"], "limit": 1}, data_dir=settings.data_dir, seed=int(spec.get("seed", 0)))
+    splits = load_dataset(
+        {**spec["dataset"], "limit": 1}, data_dir=settings.data_dir, seed=int(spec.get("seed", 0))
+    )
     return (splits.channels, splits.image_size, splits.image_size)

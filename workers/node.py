@@ -13,8 +13,15 @@ from workers.resources import node_resources
 def worker_command(address: str, *, job_slots: int = 1, num_cpus: int | None = None) -> list[str]:
     """The `ray start` command line that joins ``address`` with this node's hw:<profile> resources."""
     ray = shutil.which("ray") or f"{sys.executable} -m ray.scripts.scripts"
-    cmd = [*ray.split(), "start", "--address", address, "--block",
-           "--resources", json.dumps(node_resources(job_slots=job_slots))]  # fmt: skip
+    cmd = [
+        *ray.split(),
+        "start",
+        "--address",
+        address,
+        "--block",
+        "--resources",
+        json.dumps(node_resources(job_slots=job_slots)),
+    ]
     if num_cpus is not None:
         cmd += ["--num-cpus", str(num_cpus)]
     return cmd

@@ -40,8 +40,12 @@ class RayScheduler(Scheduler):
     def start(self) -> None:
         if not ray.is_initialized():
             address = os.environ.get("RAY_ADDRESS") or None
-            kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False,
-                                      "include_dashboard": False, "configure_logging": False}
+            kwargs: dict[str, Any] = {
+                "ignore_reinit_error": True,
+                "log_to_driver": False,
+                "include_dashboard": False,
+                "configure_logging": False,
+            }
             if address is None:
                 kwargs["num_cpus"] = self.settings.ray_num_cpus or os.cpu_count()
                 kwargs["resources"] = node_resources(job_slots=self.settings.max_concurrent_jobs)

@@ -21,14 +21,18 @@ class HardwareUnavailableError(RuntimeError):
 
 
 @ray.remote(num_cpus=0, max_retries=0)
-def measure_latency_task(model_bytes: bytes, input_shape: tuple[int, ...], profile_name: str) -> dict[str, Any]:
+def measure_latency_task(
+    model_bytes: bytes, input_shape: tuple[int, ...], profile_name: str
+) -> dict[str, Any]:
     """Time one model with the measurement protocol on this node (which holds the profile's resource)."""
     model = torch.load(io.BytesIO(model_bytes), map_location="cpu", weights_only=False)
     stats = measure_latency(model, input_shape=input_shape, profile=get_profile(profile_name))
     return stats.to_dict()
 
 
-def ray_latency_measurer(items: list[tuple[nn.Module, tuple[int, ...]]], profile_name: str) -> list[LatencyStats]:
+def ray_latency_measurer(
+    items: list[tuple[nn.Module, tuple[int, ...]]], profile_name: str
+) -> list[LatencyStats]:
     """Measure models on nodes advertising ``hw:<profile>``, one at a time per node."""
     key = resource_name(get_profile(profile_name))
     available = ray.cluster_resources()
@@ -42,7 +46,9 @@ def ray_latency_measurer(items: list[tuple[nn.Module, tuple[int, ...]]], profile
     for model, shape in items:
         buf = io.BytesIO()
         torch.save(model, buf)
-        refs.append(measure_latency_task.options(resources={key: 1}).remote(buf.getvalue(), shape, profile_name))
+        refs.append(
+            measure_latency_task.options(resources={key: 1}).remote(buf.getvalue(), shape, profile_name)
+        )
     return [LatencyStats(**d) for d in ray.get(refs)]
 
 

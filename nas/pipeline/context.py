@@ -53,9 +53,12 @@ class JobContext:
         with self.db.session() as s:
             crud.update_job(s, job_id=self.job_id, stage=stage, progress=done / max(total, 1))
             crud.add_event(
-                s, job_id=self.job_id, kind="progress", stage=stage,
+                s,
+                job_id=self.job_id,
+                kind="progress",
+                stage=stage,
                 payload={"stage": stage, "done": done, "total": total, **extra},
-            )  # fmt: skip
+            )
 
     def should_stop(self) -> bool:
         """True once the owner asked to cancel; reads the database at most once per second."""

@@ -38,8 +38,12 @@ def measure_subnets(
         mhash = state.measurement_hash(arch)
         with ctx.db.session() as s:
             row = crud.get_subnet_by_hash(s, job_id=ctx.job_id, arch_hash=arch.arch_hash)
-            cached = {p: crud.get_measurement(s, profile=p, arch_hash=mhash, resolution=arch.resolution,
-                                              batch=get_profile(p).batch_size) for p in profiles}  # fmt: skip
+            cached = {
+                p: crud.get_measurement(
+                    s, profile=p, arch_hash=mhash, resolution=arch.resolution, batch=get_profile(p).batch_size
+                )
+                for p in profiles
+            }
             known_val = row.accuracy_val if row is not None else None
             known_test = row.accuracy_test if row is not None else None
             latency = {p: m.median_ms for p, m in cached.items() if m is not None}
@@ -50,29 +54,53 @@ def measure_subnets(
         if need_val or need_test or missing:
             model = deploy_subnet(state, arch)
         with torch.inference_mode():
-            acc_val = evaluate_accuracy(model, splits.val_x, splits.val_y) if need_val and model else known_val
-            acc_test = evaluate_accuracy(model, splits.test_x, splits.test_y) if need_test and model else known_test
+            acc_val = (
+                evaluate_accuracy(model, splits.val_x, splits.val_y) if need_val and model else known_val
+            )
+            acc_test = (
+                evaluate_accuracy(model, splits.test_x, splits.test_y) if need_test and model else known_test
+            )
         input_shape = (splits.channels, splits.image_size, splits.image_size)  # the profile sets the batch
         for profile in missing:
             assert model is not None
             stats = ctx.measure_latency([(copy.deepcopy(model), input_shape)], profile)[0]
             with ctx.db.session() as s:
                 crud.put_measurement(
-                    s, profile=profile, arch_hash=mhash, resolution=arch.resolution, batch=get_profile(profile).batch_size,
-                    stats=stats.to_dict(), env={"space_key": state.space_key},
-                )  # fmt: skip
+                    s,
+                    profile=profile,
+                    arch_hash=mhash,
+                    resolution=arch.resolution,
+                    batch=get_profile(profile).batch_size,
+                    stats=stats.to_dict(),
+                    env={"space_key": state.space_key},
+                )
             latency[profile] = stats.median_ms
         cost = state.space.total_cost(arch)
         assert acc_val is not None
         with ctx.db.session() as s:
             sub = crud.upsert_subnet(
-                s, job_id=ctx.job_id, arch_hash=arch.arch_hash, arch=arch.to_dict(), params=cost.params,
-                flops=cost.flops, accuracy_val=acc_val, accuracy_test=acc_test, source=source, measurement_key=mhash,
-            )  # fmt: skip
+                s,
+                job_id=ctx.job_id,
+                arch_hash=arch.arch_hash,
+                arch=arch.to_dict(),
+                params=cost.params,
+                flops=cost.flops,
+                accuracy_val=acc_val,
+                accuracy_test=acc_test,
+                source=source,
+                measurement_key=mhash,
+            )
             sid = sub.id
         records.append(
-            SubnetRecord(sid, arch, float(acc_val), latency, cost.params, cost.macs,
-                         None if acc_test is None else float(acc_test))
-        )  # fmt: skip
+            SubnetRecord(
+                sid,
+                arch,
+                float(acc_val),
+                latency,
+                cost.params,
+                cost.macs,
+                None if acc_test is None else float(acc_test),
+            )
+        )
         ctx.progress(stage, i + 1, len(unique))
     return records

@@ -53,22 +53,40 @@ def _cross_validated(state: JobState, key: str, archs: list[Arch], y: np.ndarray
     return evaluate_predictions(y, pred).to_dict()
 
 
-def _store(state: JobState, key: str, model: Predictor, metrics: dict[str, float | int], *, source: str) -> None:
+def _store(
+    state: JobState, key: str, model: Predictor, metrics: dict[str, float | int], *, source: str
+) -> None:
     ctx = state.ctx
     model.metadata.metrics = dict(metrics)
     kind = "accuracy" if key == "accuracy" else "latency"
-    obj = ctx.store.put_bytes(f"predictors/{state.space_key}/{key}/{ctx.job_id}-{source}.bin", model.to_bytes())
+    obj = ctx.store.put_bytes(
+        f"predictors/{state.space_key}/{key}/{ctx.job_id}-{source}.bin", model.to_bytes()
+    )
     with ctx.db.session() as s:
         art = crud.add_artifact(
-            s, kind="predictor", uri=obj.uri, sha256=obj.sha256, size_bytes=obj.size_bytes, job_id=ctx.job_id,
+            s,
+            kind="predictor",
+            uri=obj.uri,
+            sha256=obj.sha256,
+            size_bytes=obj.size_bytes,
+            job_id=ctx.job_id,
             meta={"target": key, "source": source},
-        )  # fmt: skip
+        )
         crud.add_predictor(
-            s, kind=kind, target=key, space_key=state.space_key, n_samples=model.metadata.n_samples,
-            metrics={**metrics, "evaluated_on": source}, artifact_id=art.id, job_id=ctx.job_id,
-        )  # fmt: skip
-    ctx.emit("predictor", {"target": key, "n_samples": model.metadata.n_samples, "source": source, **metrics},
-             stage="predict")  # fmt: skip
+            s,
+            kind=kind,
+            target=key,
+            space_key=state.space_key,
+            n_samples=model.metadata.n_samples,
+            metrics={**metrics, "evaluated_on": source},
+            artifact_id=art.id,
+            job_id=ctx.job_id,
+        )
+    ctx.emit(
+        "predictor",
+        {"target": key, "n_samples": model.metadata.n_samples, "source": source, **metrics},
+        stage="predict",
+    )
 
 
 def fit_predictors(
@@ -105,5 +123,6 @@ def score_predictions(state: JobState, points: list[MeasuredPoint], *, round_no:
         y = [p.values[key] for p in with_pred]
         pred = [(p.predicted or {})[key] for p in with_pred]
         metrics = evaluate_predictions(y, pred).to_dict()
-        state.ctx.emit("predictor", {"target": key, "source": f"search round {round_no}", **metrics},
-                       stage="search")  # fmt: skip
+        state.ctx.emit(
+            "predictor", {"target": key, "source": f"search round {round_no}", **metrics}, stage="search"
+        )

@@ -25,10 +25,12 @@ def run_data(state: JobState) -> None:
         crud.update_job(s, job_id=state.ctx.job_id, dataset_hash=splits.sha256)
     state.ctx.emit(
         "log",
-        {"message": f"dataset {splits.name}: {len(splits.train_x)} train, {len(splits.val_x)} val, "
-         f"{len(splits.test_x)} test images, {splits.num_classes} classes"},
+        {
+            "message": f"dataset {splits.name}: {len(splits.train_x)} train, {len(splits.val_x)} val, "
+            f"{len(splits.test_x)} test images, {splits.num_classes} classes"
+        },
         stage="data",
-    )  # fmt: skip
+    )
 
 
 STAGES: list[tuple[str, Callable[[JobState], None]]] = [
@@ -57,7 +59,9 @@ def run_job(job_id: str, *, settings: Settings, measure_latency: LatencyMeasurer
             return JobStatus.cancelled.value
         spec = JobSpec.model_validate(job.spec)
         crud.update_job(s, job_id=job_id, status=JobStatus.running)
-    ctx = JobContext(job_id=job_id, spec=spec, settings=settings, db=db, store=store, measure_latency=measure_latency)
+    ctx = JobContext(
+        job_id=job_id, spec=spec, settings=settings, db=db, store=store, measure_latency=measure_latency
+    )
     state = JobState(ctx)
     status, error = JobStatus.succeeded, None
     try:

@@ -9,7 +9,7 @@ from nas.pareto import Constraint, Objective, ParetoFront, metric_key
 from nas.pipeline.evaluate import deploy_subnet, measure_subnets
 from nas.pipeline.predictors import fit_predictors, score_predictions
 from nas.pipeline.state import JobState, SubnetRecord
-from nas.search import ExactCostPredictor, MeasuredPoint, RoundResult, refine_search
+from nas.search import ExactCostPredictor, MeasuredPoint, PredictorLike, RoundResult, refine_search
 from nas.store import crud
 from nas.store.models import ParetoFront as FrontRow
 from supernets import Arch
@@ -55,26 +55,42 @@ def measured_records(state: JobState) -> list[SubnetRecord]:
 
 
 def save_front(
-    state: JobState, records: list[SubnetRecord], *, round_no: int, reference: list[float], final: bool,
+    state: JobState,
+    records: list[SubnetRecord],
+    *,
+    round_no: int,
+    reference: list[float],
+    final: bool,
     predicted: dict[str, dict[str, float]] | None = None,
-) -> ParetoFront:  # fmt: skip
+) -> ParetoFront:
     """Compute the front of ``records`` and store it (with predicted values where known)."""
     keys = metric_keys(state)
     objectives, constraints = objectives_of(state), constraints_of(state)
     values = [values_of(r, keys) for r in records]
-    front = ParetoFront.from_points(values, objectives=objectives, reference=reference, constraints=constraints)
+    front = ParetoFront.from_points(
+        values, objectives=objectives, reference=reference, constraints=constraints
+    )
     predicted = predicted or {}
     points = [
         (records[i].subnet_id, values[i], predicted.get(records[i].arch.arch_hash)) for i in front.indices
     ]
     with state.ctx.db.session() as s:
         crud.save_front(
-            s, job_id=state.ctx.job_id, hardware=",".join(state.ctx.spec.hardware), round=round_no,
+            s,
+            job_id=state.ctx.job_id,
+            hardware=",".join(state.ctx.spec.hardware),
+            round=round_no,
             objectives=[{"metric": o.metric, "hardware": o.hardware, "goal": o.goal} for o in objectives],
-            reference_point=list(reference), hypervolume=front.hypervolume, points=points, final=final,
-        )  # fmt: skip
-    state.ctx.emit("front", {"round": round_no, "hypervolume": front.hypervolume, "size": len(points),
-                             "final": final}, stage="verify" if final else "search")  # fmt: skip
+            reference_point=list(reference),
+            hypervolume=front.hypervolume,
+            points=points,
+            final=final,
+        )
+    state.ctx.emit(
+        "front",
+        {"round": round_no, "hypervolume": front.hypervolume, "size": len(points), "final": final},
+        stage="verify" if final else "search",
+    )
     return front
 
 
@@ -128,15 +144,20 @@ def run_search(state: JobState) -> None:
         return
     records = measured_records(state)
     with ctx.db.session() as s:
-        rounds_done = s.scalar(
-            select(FrontRow.round).where(FrontRow.job_id == ctx.job_id, FrontRow.final.is_(False))
-            .order_by(FrontRow.round.desc()).limit(1)
-        ) or 0  # fmt: skip
+        rounds_done = (
+            s.scalar(
+                select(FrontRow.round)
+                .where(FrontRow.job_id == ctx.job_id, FrontRow.final.is_(False))
+                .order_by(FrontRow.round.desc())
+                .limit(1)
+            )
+            or 0
+        )
     rounds_left = spec.search.rounds - rounds_done
     if rounds_left <= 0 or len(records) >= spec.search.measure_budget:
         return
     keys = metric_keys(state)
-    predictors = fit_predictors(state, records, store_quality=False)
+    predictors: dict[str, PredictorLike] = dict(fit_predictors(state, records, store_quality=False))
     for metric in ("params", "flops"):
         if metric in keys:
             predictors[metric] = ExactCostPredictor(space=state.space, metric=metric)
@@ -152,21 +173,45 @@ def run_search(state: JobState) -> None:
         predicted = {p.arch.arch_hash: p.predicted for p in result.measured if p.predicted}
         with ctx.db.session() as s:
             for p in result.measured:
-                crud.upsert_subnet(s, job_id=ctx.job_id, arch_hash=p.arch.arch_hash, arch=p.arch.to_dict(),
-                                   params=0, flops=0, source="search", predicted=p.predicted)  # fmt: skip
+                crud.upsert_subnet(
+                    s,
+                    job_id=ctx.job_id,
+                    arch_hash=p.arch.arch_hash,
+                    arch=p.arch.to_dict(),
+                    params=0,
+                    flops=0,
+                    source="search",
+                    predicted=p.predicted,
+                )
         score_predictions(state, list(result.measured), round_no=rounds_done + result.round)
-        save_front(state, list(by_hash.values()), round_no=rounds_done + result.round, reference=reference,
-                   final=False, predicted=predicted)  # fmt: skip
+        save_front(
+            state,
+            list(by_hash.values()),
+            round_no=rounds_done + result.round,
+            reference=reference,
+            final=False,
+            predicted=predicted,
+        )
 
     refine_search(
-        space=state.space, objectives=objectives_of(state), constraints=constraints_of(state),
-        predictors=predictors, measure=measure,
+        space=state.space,
+        objectives=objectives_of(state),
+        constraints=constraints_of(state),
+        predictors=predictors,
+        measure=measure,
         initial=[(r.arch, values_of(r, keys)) for r in records],
-        measure_budget=spec.search.measure_budget, rounds=rounds_left, population=spec.search.population,
-        generations=spec.search.generations, algorithm=spec.search.algorithm, engine=spec.search.engine,
-        seed=spec.seed, storage_url=ctx.settings.database_url, study_prefix=f"job-{ctx.job_id}",
-        reference=reference, on_round=on_round,
-    )  # fmt: skip
+        measure_budget=spec.search.measure_budget,
+        rounds=rounds_left,
+        population=spec.search.population,
+        generations=spec.search.generations,
+        algorithm=spec.search.algorithm,
+        engine=spec.search.engine,
+        seed=spec.seed,
+        storage_url=ctx.settings.database_url,
+        study_prefix=f"job-{ctx.job_id}",
+        reference=reference,
+        on_round=on_round,
+    )
 
 
 def run_verify(state: JobState) -> None:
@@ -176,25 +221,43 @@ def run_verify(state: JobState) -> None:
     reference = stored_reference(state) or reference_for(state, records)
     keys = metric_keys(state)
     front = ParetoFront.from_points(
-        [values_of(r, keys) for r in records], objectives=objectives_of(state), reference=reference,
+        [values_of(r, keys) for r in records],
+        objectives=objectives_of(state),
+        reference=reference,
         constraints=constraints_of(state),
-    )  # fmt: skip
+    )
     on_front = [records[i] for i in front.indices]
-    verified = measure_subnets(state, [r.arch for r in on_front], source="verify", stage="verify", test_split=True)
+    verified = measure_subnets(
+        state, [r.arch for r in on_front], source="verify", stage="verify", test_split=True
+    )
     for rec in verified:
         key = f"jobs/{ctx.job_id}/subnets/{rec.arch.arch_hash}/model.pt"
         obj = ctx.store.put_torch(key, deploy_subnet(state, rec.arch))
         with ctx.db.session() as s:
             crud.add_artifact(
-                s, kind="weights", uri=obj.uri, sha256=obj.sha256, size_bytes=obj.size_bytes,
-                job_id=ctx.job_id, meta={"arch_hash": rec.arch.arch_hash, "subnet_id": rec.subnet_id},
-            )  # fmt: skip
+                s,
+                kind="weights",
+                uri=obj.uri,
+                sha256=obj.sha256,
+                size_bytes=obj.size_bytes,
+                job_id=ctx.job_id,
+                meta={"arch_hash": rec.arch.arch_hash, "subnet_id": rec.subnet_id},
+            )
     with ctx.db.session() as s:
-        predicted = {r.arch.arch_hash: row.predicted for r in verified
-                     if (row := crud.get_subnet(s, job_id=ctx.job_id, subnet_id=r.subnet_id)) and row.predicted}  # fmt: skip
+        predicted = {
+            r.arch.arch_hash: row.predicted
+            for r in verified
+            if (row := crud.get_subnet(s, job_id=ctx.job_id, subnet_id=r.subnet_id)) and row.predicted
+        }
     by_hash = {r.arch.arch_hash: r for r in records} | {r.arch.arch_hash: r for r in verified}
-    save_front(state, list(by_hash.values()), round_no=ctx.spec.search.rounds + 1, reference=reference,
-               final=True, predicted=predicted)  # fmt: skip
+    save_front(
+        state,
+        list(by_hash.values()),
+        round_no=ctx.spec.search.rounds + 1,
+        reference=reference,
+        final=True,
+        predicted=predicted,
+    )
 
 
 __all__ = ["MeasuredPoint", "run_measure", "run_predict", "run_search", "run_verify"]

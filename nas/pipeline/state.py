@@ -74,7 +74,9 @@ class JobState:
 
     @cached_property
     def calibration_images(self) -> torch.Tensor:
-        return self.splits.calibration_images(self.ctx.spec.training.bn_calibration_images, seed=self.ctx.spec.seed)
+        return self.splits.calibration_images(
+            self.ctx.spec.training.bn_calibration_images, seed=self.ctx.spec.seed
+        )
 
     def new_supernet(self) -> Supernet:
         torch.manual_seed(self.ctx.spec.seed)
@@ -94,7 +96,9 @@ class JobState:
         if self._supernet is None:
             ckpt = self.latest_checkpoint()
             if ckpt is None:
-                raise RuntimeError(f"job {self.ctx.job_id} has no supernet checkpoint; the train stage must run first")
+                raise RuntimeError(
+                    f"job {self.ctx.job_id} has no supernet checkpoint; the train stage must run first"
+                )
             state = self.ctx.store.get_torch(ckpt.uri)
             assert isinstance(state, dict)
             net = self.new_supernet()

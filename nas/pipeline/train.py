@@ -62,16 +62,26 @@ def run_train(state: JobState) -> None:
             ctx.progress(STAGE, epoch * steps + step, total * steps, loss=loss, epoch=epoch + 1)
 
         try:
-            metrics = trainer.train_epoch(splits.train_x, splits.train_y, on_step=on_step, should_stop=ctx.should_stop)
+            metrics = trainer.train_epoch(
+                splits.train_x, splits.train_y, on_step=on_step, should_stop=ctx.should_stop
+            )
         except TrainingStoppedError:
             ctx.check_cancel()
             raise
-        obj = ctx.store.put_torch(f"jobs/{ctx.job_id}/checkpoints/epoch-{trainer.epoch:04d}.pt", trainer.state_dict())
+        obj = ctx.store.put_torch(
+            f"jobs/{ctx.job_id}/checkpoints/epoch-{trainer.epoch:04d}.pt", trainer.state_dict()
+        )
         with ctx.db.session() as s:
             crud.add_artifact(
-                s, job_id=ctx.job_id, owner_id=None, kind=CHECKPOINT, uri=obj.uri, sha256=obj.sha256,
-                size_bytes=obj.size_bytes, meta={"epoch": trainer.epoch, "schedule": spec.schedule},
-            )  # fmt: skip
+                s,
+                job_id=ctx.job_id,
+                owner_id=None,
+                kind=CHECKPOINT,
+                uri=obj.uri,
+                sha256=obj.sha256,
+                size_bytes=obj.size_bytes,
+                meta={"epoch": trainer.epoch, "schedule": spec.schedule},
+            )
         payload = {
             "epoch": trainer.epoch,
             "loss": float(metrics.get("loss", float("nan"))),

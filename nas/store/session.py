@@ -112,7 +112,8 @@ class Database:
         from alembic.migration import MigrationContext
 
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+            ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            return ctx.get_current_revision()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -34,8 +34,12 @@ class LiveServer:
         """A token made by the real CLI (`nas token create USER`)."""
         out = subprocess.run(
             [sys.executable, "-m", "api.cli", "token", "create", user],
-            env=self.env, cwd=ROOT, check=True, capture_output=True, text=True,
-        )  # fmt: skip
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return out.stdout.strip().splitlines()[-1].strip()
 
 
@@ -58,10 +62,24 @@ def live_server(tmp: Path, **extra_env: str) -> Iterator[LiveServer]:
     env = server_env(tmp, **extra_env)
     log = (tmp / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

@@ -24,17 +24,28 @@ TINY_SPEC = {
     "name": "tiny-e2e",
     "dataset": {"kind": "builtin", "name": "fashion-mnist", "limit": 300},
     "search_space": {
-        "family": "ofa-mbv3", "kernel_sizes": [3, 5], "expand_ratios": [3, 4], "depths": [1, 2],
-        "width_mults": [0.75, 1.0], "resolutions": [20, 28],
+        "family": "ofa-mbv3",
+        "kernel_sizes": [3, 5],
+        "expand_ratios": [3, 4],
+        "depths": [1, 2],
+        "width_mults": [0.75, 1.0],
+        "resolutions": [20, 28],
     },
-    "training": {"schedule": "sandwich", "epochs": 1, "batch_size": 64, "lr": 0.05,
-                 "bn_calibration_images": 200},
+    "training": {
+        "schedule": "sandwich",
+        "epochs": 1,
+        "batch_size": 64,
+        "lr": 0.05,
+        "bn_calibration_images": 200,
+    },
     "hardware": ["cpu-fp32"],
-    "objectives": [{"metric": "accuracy", "goal": "max"},
-                   {"metric": "latency_ms", "hardware": "cpu-fp32", "goal": "min"}],
+    "objectives": [
+        {"metric": "accuracy", "goal": "max"},
+        {"metric": "latency_ms", "hardware": "cpu-fp32", "goal": "min"},
+    ],
     "search": {"algorithm": "nsga2", "measure_budget": 10, "rounds": 1, "population": 8, "generations": 3},
     "seed": 0,
-}  # fmt: skip
+}
 
 LOAD_AND_SCORE = """
 import sys, json, torch
@@ -42,7 +53,8 @@ model = torch.jit.load(sys.argv[1])
 data = torch.load(sys.argv[2])
 with torch.inference_mode():
     pred = model(data["x"]).argmax(1)
-ours = [m for m in sys.modules if m.split(".")[0] in ("nas", "supernets", "kernels", "predictors", "api", "workers")]
+project = ("nas", "supernets", "kernels", "predictors", "api", "workers")
+ours = [m for m in sys.modules if m.split(".")[0] in project]
 print(json.dumps({"accuracy": (pred == data["y"]).float().mean().item(), "project_modules": ours}))
 """
 
@@ -77,7 +89,9 @@ def test_submit_watch_and_download(server: LiveServer, tmp_path: Path) -> None:
     events = client.get(f"/v1/jobs/{job_id}/events", headers={"Accept": "application/json"}).json()
     kinds = {e["kind"] for e in events}
     assert {"stage", "epoch", "front"} <= kinds
-    stages = [e["payload"]["stage"] for e in events if e["kind"] == "stage" and e["payload"]["status"] == "done"]
+    stages = [
+        e["payload"]["stage"] for e in events if e["kind"] == "stage" and e["payload"]["status"] == "done"
+    ]
     assert stages == ["data", "train", "measure", "predict", "search", "verify"]
 
     pareto = client.get(f"/v1/jobs/{job_id}/pareto").json()
@@ -108,9 +122,19 @@ def test_submit_watch_and_download(server: LiveServer, tmp_path: Path) -> None:
     splits = load_dataset(TINY_SPEC["dataset"], data_dir=Path(server.env["NAS_DATA_DIR"]), seed=0)
     torch.save({"x": splits.test_x, "y": splits.test_y}, tmp_path / "test.pt")
     out = subprocess.run(
-        [sys.executable, "-I", "-c", LOAD_AND_SCORE, str(tmp_path / "bundle" / "model.ts"), str(tmp_path / "test.pt")],
-        cwd=tmp_path, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            LOAD_AND_SCORE,
+            str(tmp_path / "bundle" / "model.ts"),
+            str(tmp_path / "test.pt"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["project_modules"] == []
     assert result["accuracy"] == pytest.approx(metrics["accuracy_test"], abs=1e-6)
@@ -132,8 +156,11 @@ def test_rejections_change_nothing(server: LiveServer) -> None:
     assert client.post("/v1/jobs", json=TINY_SPEC).status_code == 401
 
     other = server.token("carol")
-    mine = client.post("/v1/jobs", json={**TINY_SPEC, "name": "bob-cancel",
-                                         "training": {**TINY_SPEC["training"], "epochs": 50}}, headers=auth)  # fmt: skip
+    mine = client.post(
+        "/v1/jobs",
+        json={**TINY_SPEC, "name": "bob-cancel", "training": {**TINY_SPEC["training"], "epochs": 50}},
+        headers=auth,
+    )
     job_id = mine.json()["id"]
     assert client.get(f"/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {other}"}).status_code == 404
 

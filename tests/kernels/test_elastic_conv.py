@@ -40,3 +40,16 @@ def test_bad_construction_is_rejected() -> None:
         ElasticConvBN(4, 8, 3, depthwise=True)
     with pytest.raises(ValueError, match="odd"):
         ElasticConvBN(4, 8, 4)
+
+
+def test_momentum_none_gives_a_cumulative_average(gen: torch.Generator) -> None:
+    layer = ElasticConvBN(4, 4, 1).train()
+    layer.bn.momentum = None
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(4).reshape(4, 4, 1, 1))
+    batches = [torch.randn(8, 4, 3, 3, generator=gen) + i for i in range(3)]
+    for b in batches:
+        layer(b, 4, (1, 1))
+    assert layer.bn.running_mean is not None
+    expected = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches]).mean(0)
+    assert torch.allclose(layer.bn.running_mean, expected, atol=1e-5)

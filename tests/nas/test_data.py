@@ -16,7 +16,7 @@ def test_fashion_mnist_split_is_seeded_and_disjoint(fashion_mnist_dir: Path) -> 
     c = load_dataset(FMNIST, data_dir=fashion_mnist_dir, seed=4)
     assert (len(a.train_x), len(a.val_x), len(a.test_x)) == (54000, 6000, 10000)
     assert a.train_x.shape[1:] == (1, 28, 28) and a.num_classes == 10
-    assert 0.0 <= float(a.train_x.min()) and float(a.train_x.max()) <= 1.0
+    assert float(a.train_x.min()) >= 0.0 and float(a.train_x.max()) <= 1.0
     assert a.sha256 == b.sha256 and a.sha256 != c.sha256
     assert bool((a.val_x[:50] == b.val_x[:50]).all())
     assert not bool((a.val_x[:50] == c.val_x[:50]).all())

@@ -13,8 +13,14 @@ from kernels.fuse import reparameterize_model
 from nas.export import build_bundle
 from supernets import make_space, recalibrate_bn
 
-SPACE = {"family": "ofa-mbv3", "kernel_sizes": [3, 5], "expand_ratios": [3, 4], "depths": [1, 2],
-         "width_mults": [0.75, 1.0], "resolutions": [20, 28]}  # fmt: skip
+SPACE = {
+    "family": "ofa-mbv3",
+    "kernel_sizes": [3, 5],
+    "expand_ratios": [3, 4],
+    "depths": [1, 2],
+    "width_mults": [0.75, 1.0],
+    "resolutions": [20, 28],
+}
 
 
 def test_bundle_runs_without_the_project_and_agrees_across_runtimes() -> None:
@@ -27,10 +33,16 @@ def test_bundle_runs_without_the_project_and_agrees_across_runtimes() -> None:
     recalibrate_bn(model, torch.rand(64, 1, 28, 28))
     model = reparameterize_model(model.eval())
     metrics = {
-        "arch_hash": arch.arch_hash, "accuracy_val": 0.5, "accuracy_test": 0.5, "params": 1, "flops": 2,
-        "latency": {"cpu-fp32": {"median_ms": 1.0, "p10_ms": 0.9, "p90_ms": 1.1, "batch": 1, "precision": "fp32"}},
+        "arch_hash": arch.arch_hash,
+        "accuracy_val": 0.5,
+        "accuracy_test": 0.5,
+        "params": 1,
+        "flops": 2,
+        "latency": {
+            "cpu-fp32": {"median_ms": 1.0, "p10_ms": 0.9, "p90_ms": 1.1, "batch": 1, "precision": "fp32"}
+        },
         "input": {"shape": [1, 1, 28, 28]},
-    }  # fmt: skip
+    }
     blob = build_bundle(model, arch=arch.to_dict(), metrics=metrics, job_name="t")
     zf = zipfile.ZipFile(io.BytesIO(blob))
     names = set(zf.namelist())

@@ -17,16 +17,28 @@ SPEC = {
     "name": "pipeline-test",
     "dataset": {"kind": "builtin", "name": "fashion-mnist", "limit": 200},
     "search_space": {
-        "family": "ofa-mbv3", "kernel_sizes": [3, 5], "expand_ratios": [3, 4], "depths": [1, 2],
-        "width_mults": [0.75, 1.0], "resolutions": [20, 28],
+        "family": "ofa-mbv3",
+        "kernel_sizes": [3, 5],
+        "expand_ratios": [3, 4],
+        "depths": [1, 2],
+        "width_mults": [0.75, 1.0],
+        "resolutions": [20, 28],
     },
-    "training": {"schedule": "sandwich", "epochs": 2, "batch_size": 50, "lr": 0.05, "bn_calibration_images": 100},
+    "training": {
+        "schedule": "sandwich",
+        "epochs": 2,
+        "batch_size": 50,
+        "lr": 0.05,
+        "bn_calibration_images": 100,
+    },
     "hardware": ["cpu-fp32"],
-    "objectives": [{"metric": "accuracy", "goal": "max"},
-                   {"metric": "latency_ms", "hardware": "cpu-fp32", "goal": "min"}],
+    "objectives": [
+        {"metric": "accuracy", "goal": "max"},
+        {"metric": "latency_ms", "hardware": "cpu-fp32", "goal": "min"},
+    ],
     "search": {"algorithm": "nsga2", "measure_budget": 10, "rounds": 1, "population": 8, "generations": 2},
     "seed": 0,
-}  # fmt: skip
+}
 
 
 class Crash(BaseException):
@@ -55,9 +67,11 @@ class LocalMeasurer:
 @pytest.fixture()
 def setup(tmp_path: Path, fashion_mnist_dir: Path) -> tuple[Settings, Database, str]:
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'nas.db'}", artifact_root=str(tmp_path / "art"),
-        data_dir=fashion_mnist_dir, scheduler="none",
-    )  # fmt: skip
+        database_url=f"sqlite:///{tmp_path / 'nas.db'}",
+        artifact_root=str(tmp_path / "art"),
+        data_dir=fashion_mnist_dir,
+        scheduler="none",
+    )
     db = Database(settings.database_url)
     db.upgrade()
     with db.session() as s:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import create_engine
 
@@ -17,7 +19,7 @@ def _own_tables(obj: object, name: str | None, type_: str, reflected: bool, comp
     return not (type_ == "table" and reflected and compare_to is None)
 
 
-def _options() -> dict[str, object]:
+def _options() -> dict[str, Any]:
     return {
         "target_metadata": target_metadata,
         "render_as_batch": True,
