@@ -61,13 +61,13 @@ def _settings(quick: bool) -> dict[str, Any]:
     if quick:
         return {
             "space": QUICK_SPACE,
-            "limit": 768,
+            "limit": 512,
             "epochs": 4,
             "batch_size": 64,
             "lr": 0.1,
             "num_subnets": 20,
             "calibration_images": 256,
-            "deps_epochs": [1, 2, 3],
+            "deps_epochs": [2],
             "latency_repeats": 5,
             "step_repeats": 5,
         }

@@ -113,13 +113,15 @@ def evolve_on_predictors(
     genomes = np.vstack([np.array(start).reshape(-1, n_dims), fresh]).astype(int)
     archs, pred, minimised, violation = evaluate(genomes)
     evaluations = len(genomes)
+    # The population is kept in survivor order (feasible first, rank, crowding), so a binary
+    # tournament picks the lower index.
+    order = _survivors(minimised, violation, len(genomes))
+    genomes, minimised, violation = genomes[order], minimised[order], violation[order]
+    archs = [archs[i] for i in order]
+    pred = {k: v[order] for k, v in pred.items()}
     for _ in range(generations - 1):
-        # Binary tournaments on (feasible first, rank, crowding), read off the survivor order.
-        order = _survivors(minimised, violation, len(genomes))
-        position = np.empty(len(genomes), dtype=int)
-        position[order] = np.arange(len(order))
         a, b = rng.integers(0, len(genomes), size=(2, population, 2))
-        parents = np.where(position[a] < position[b], a, b)
+        parents = np.minimum(a, b)
         mask = rng.random((population, n_dims)) < 0.5
         children = np.where(mask, genomes[parents[:, 0]], genomes[parents[:, 1]])
         mutate = rng.random((population, n_dims)) < 1.0 / n_dims

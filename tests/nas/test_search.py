@@ -261,3 +261,21 @@ def test_refine_rejects_a_measure_that_drops_metrics(space: SearchSpace) -> None
 
     with pytest.raises(ValueError, match="no value for"):
         _run(space, partial)
+
+
+def test_vectorised_evolution_keeps_feasible_candidates_under_a_constraint(space: SearchSpace) -> None:
+    predictors = {k: ExactCostPredictor(space=space, metric=k) for k in ("macs", "params")}
+    rng = np.random.default_rng(4)
+    cap = float(np.median([space.total_cost(space.sample(rng)).params for _ in range(50)]))
+    candidates, _ = evolve_on_predictors(
+        space=space,
+        objectives=OBJECTIVES,
+        constraints=[Constraint(metric="params", max=cap)],
+        predictors=predictors,
+        population=16,
+        generations=4,
+        rng=np.random.default_rng(1),
+    )
+    assert candidates
+    assert all(c.predicted["params"] <= cap for c in candidates)
+    assert all(c.predicted["params"] == predictors["params"].value(c.arch) for c in candidates)
