@@ -11,21 +11,13 @@ from typing import Any
 
 import torch
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from predictors.hardware import environment
 
 
 def machine_info() -> dict[str, Any]:
     """The machine a report was measured on."""
     info: dict[str, Any] = {
-        "cpu": _cpu_model(),
+        "cpu": environment()["cpu"],
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),

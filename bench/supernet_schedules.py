@@ -69,7 +69,7 @@ def _settings(quick: bool) -> dict[str, Any]:
             "calibration_images": 256,
             "deps_epochs": [2],
             "latency_repeats": 5,
-            "step_repeats": 5,
+            "step_repeats": 20,
         }
     return {
         "space": FULL_SPACE,
@@ -115,7 +115,11 @@ def _step_ratio(space: SearchSpace, data: DatasetSplits, repeats: int, batch_siz
     net.set_active(arch)
     static = net.extract(arch).train()
     net.train()
-    x, y = data.train_x[:batch_size], data.train_y[:batch_size]
+    # the layout the trainers use (TrainConfig.channels_last), for both
+    net.to(memory_format=torch.channels_last)
+    static.to(memory_format=torch.channels_last)
+    x = data.train_x[:batch_size].contiguous(memory_format=torch.channels_last)
+    y = data.train_y[:batch_size]
     models = {"elastic": net, "static": static}
     optimisers = {k: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9) for k, m in models.items()}
     times: dict[str, list[float]] = {k: [] for k in models}

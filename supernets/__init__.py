@@ -7,6 +7,7 @@ from supernets.bn import recalibrate_bn
 from supernets.evaluate import evaluate_accuracy
 from supernets.ofa_mbv3 import OfaMbv3Space
 from supernets.ofa_mbv3_net import OfaMbv3Supernet
+from supernets.opchoice import OpChoiceSpace
 from supernets.space import SearchSpace, get_space_class, list_families, make_space, register_space
 from supernets.supernet import Supernet
 
@@ -15,6 +16,7 @@ __all__ = [
     "BlockArch",
     "OfaMbv3Space",
     "OfaMbv3Supernet",
+    "OpChoiceSpace",
     "SearchSpace",
     "StageArch",
     "Supernet",

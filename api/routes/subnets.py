@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, status
 
 from api.deps import ArtifactStoreDep, CurrentUser, DatabaseDep, SessionDep, SettingsDep
 from api.public import artifact_public, pareto_public, subnets_public
 from api.routes.jobs import owned_job
 from nas.schemas import ArtifactPublic, ParetoPublic, SubnetPublic
-from nas.store import Artifact, crud
+from nas.store import crud
 
 router = APIRouter(prefix="/jobs/{job_id}", tags=["subnets"])
 
@@ -28,16 +26,6 @@ def get_pareto(job_id: str, s: SessionDep, user: CurrentUser) -> ParetoPublic:
     if front is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} has no Pareto front yet")
     return front
-
-
-def _as_public(result: Any) -> ArtifactPublic:
-    if isinstance(result, ArtifactPublic):
-        return result
-    if isinstance(result, Artifact):
-        return artifact_public(result)
-    raise TypeError(
-        f"export_subnet returned {type(result).__name__}; expected an Artifact row or ArtifactPublic"
-    )
 
 
 @router.post(
@@ -67,4 +55,4 @@ def export_subnet(
         raise HTTPException(
             status.HTTP_409_CONFLICT, detail=f"cannot export subnet {subnet_id}: {exc}"
         ) from exc
-    return _as_public(result)
+    return artifact_public(result)

@@ -60,6 +60,8 @@ class Trainer(ABC):
     def __init__(self, *, supernet: Supernet, space: SearchSpace, config: TrainConfig, seed: int) -> None:
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if config.channels_last:
+            supernet.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.supernet = supernet
         self.space = space
         self.config = config
@@ -148,6 +150,8 @@ class Trainer(ABC):
                 raise TrainingStoppedError(f"stopped at step {i} of epoch {self._epoch}")
             idx = order[i * self.config.batch_size : (i + 1) * self.config.batch_size]
             xb, yb = x[idx].to(device), y[idx].to(device)
+            if self.config.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
             lr = self.learning_rate(self._step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr

@@ -15,7 +15,8 @@ class TrainConfig:
     ``ps_*`` fields shape progressive shrinking: the share of epochs and the LR scale of
     its phases full -> kernel -> depth -> expand/width. ``deps_*`` fields shape DεpS: the
     share of steps that train only the full model, then the share over which the
-    subnets' gradient scale ramps from 0 to 1.
+    subnets' gradient scale ramps from 0 to 1. ``channels_last`` trains in NHWC layout,
+    2-3x faster for depthwise convolutions on CPU.
     """
 
     epochs: int = 30
@@ -33,6 +34,7 @@ class TrainConfig:
     ps_phase_lr_scales: tuple[float, float, float, float] = (1.0, 0.3, 0.3, 0.3)
     deps_full_fraction: float = 0.5
     deps_ramp_fraction: float = 0.1
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
