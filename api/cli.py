@@ -205,7 +205,7 @@ def download(
     ctx: typer.Context,
     job: Annotated[str, typer.Argument(help="job id")],
     subnet: Annotated[int, typer.Argument(help="subnet id (see `nas pareto JOB`)")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="folder to unpack the bundle into")] = Path("."),
+    out: Annotated[Path, typer.Option("-o", "--out", help="folder to unpack the bundle into")] = Path("subnet"),
 ) -> None:
     """Export a subnet, download its bundle, unpack it and verify its checksums."""
     with _remote(ctx) as client:
@@ -214,7 +214,7 @@ def download(
             archive = client.download(artifact, out / f"subnet-{subnet}.zip")
         except NASClientError as exc:
             raise _fail(exc) from exc
-    target = out / f"subnet-{subnet}"
+    target = out
     with zipfile.ZipFile(archive) as zf:
         for member in zf.namelist():
             if Path(member).is_absolute() or ".." in Path(member).parts:

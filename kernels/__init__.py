@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kernels._registry import get_block, list_blocks, register_block
 from kernels.base import ZERO_COST, BlockConfig, BlockCost, ElasticBlock
-from kernels.bottleneck import ElasticInvertedBottleneck, ElasticMixer, InvertedBottleneck, hidden_channels
+from kernels.bottleneck import ElasticInvertedBottleneck, ElasticMixer, InvertedBottleneck
 from kernels.compiled import compile_deploy, deploy, fuse_block, to_channels_last, triton_available
 from kernels.conv_bn import ConvBNAct
 from kernels.cost import conv_cost, elementwise_cost, measure_macs
@@ -23,7 +23,9 @@ from kernels.large_kernel import (
     RepLargeKernelDW,
     large_kernel_dw_cost,
 )
-from kernels.mbconv import ElasticMBConv, MBConv
+from kernels.mbconv import ElasticMBConv, MBConv, hidden_channels, mbconv_cost
+from kernels.preprocess import Preprocess
+from kernels.se import ElasticSqueezeExcite, SqueezeExcite
 
 __all__ = [
     "ZERO_COST",
@@ -40,11 +42,14 @@ __all__ = [
     "ElasticMBConv",
     "ElasticMixer",
     "ElasticRepLargeKernelDW",
+    "ElasticSqueezeExcite",
     "FusedMBConv",
     "InceptionDWConv",
     "InvertedBottleneck",
     "MBConv",
+    "Preprocess",
     "RepLargeKernelDW",
+    "SqueezeExcite",
     "compile_deploy",
     "conv_cost",
     "deploy",
@@ -56,6 +61,7 @@ __all__ = [
     "inception_dw_cost",
     "large_kernel_dw_cost",
     "list_blocks",
+    "mbconv_cost",
     "measure_macs",
     "register_block",
     "reparameterize_model",

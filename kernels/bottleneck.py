@@ -15,11 +15,7 @@ from kernels.base import BlockConfig, BlockCost, ElasticBlock
 from kernels.conv_bn import ConvBNAct
 from kernels.cost import conv_cost, elementwise_cost
 from kernels.elastic_conv import ElasticConvBN
-
-
-def hidden_channels(in_channels: int, expand_ratio: float) -> int:
-    """Width of the expanded activation for ``in_channels`` and ``expand_ratio``."""
-    return max(1, round(in_channels * expand_ratio))
+from kernels.mbconv import hidden_channels
 
 
 def resolve_residual(max_config: BlockConfig, residual: bool | None, name: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
+from pathlib import Path
 from dataclasses import dataclass
 from typing import IO
 
@@ -27,7 +28,8 @@ class ArtifactStore:
     def __init__(self, root: str) -> None:
         if not root:
             raise ValueError("artifact root is empty: set NAS_ARTIFACT_ROOT to a directory or fsspec URL")
-        self.root = root.rstrip("/")
+        # A local directory is kept absolute, so URIs written by a worker with another cwd still resolve.
+        self.root = root.rstrip("/") if "://" in root else str(Path(root).resolve())
         self.fs, self._root_path = fsspec.core.url_to_fs(self.root)
         self.fs.makedirs(self._root_path, exist_ok=True)
 

@@ -86,7 +86,7 @@ def test_download_exports_verifies_and_the_model_runs(
     out = tmp_path / "out"
     result = runner.invoke(app, ["--url", server, "download", job_id, str(sid), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    folder = out / f"subnet-{sid}"
+    folder = out
     names = {p.name for p in folder.iterdir()}
     assert {"arch.json", "model.ts", "metrics.json", "SHA256SUMS"} <= names
     metrics = json.loads((folder / "metrics.json").read_text())

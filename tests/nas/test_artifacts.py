@@ -31,3 +31,11 @@ def test_rejects_foreign_uri(tmp_path: Path) -> None:
     store = ArtifactStore(str(tmp_path))
     with pytest.raises(ValueError, match="not inside this artifact store"):
         store.get_bytes("/etc/passwd")
+
+
+def test_relative_root_gives_absolute_uris(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    obj = ArtifactStore("./store").put_bytes("k.bin", b"x")
+    assert obj.uri == str(tmp_path / "store" / "k.bin")
+    monkeypatch.chdir("/")
+    assert ArtifactStore(str(tmp_path / "store")).get_bytes(obj.uri) == b"x"
