@@ -96,12 +96,12 @@ def _config(quick: bool) -> dict[str, Any]:
         "repeats": 11,
         "seeds": [0, 1, 2],
         "random_budgets": [25, 50, 100, 200],
-        "nsga2_budgets": [25, 50, 100, 200],
-        "refine_budgets": [25, 50, 100],
+        "nsga2_budgets": [25, 50, 100],
+        "refine_budgets": [25, 50],
         "population": 48,
         "generations": 12,
         "speed_evaluations": 20_000,
-        "optuna_speed_trials": 20_000,
+        "optuna_speed_trials": 2_000,
     }
 
 

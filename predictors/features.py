@@ -36,6 +36,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+# Rows depend only on (space, arch): searches evaluate the same archs with several predictors and
+# generations, so encoding each once is the largest saving in a predictor-only search.
+_ROWS: dict[tuple[str, Arch], np.ndarray] = {}
+_ROWS_MAX = 200_000
+
+
 class FeatureEncoder:
     """Turns archs of one search space into rows of a float matrix with named columns."""
 
@@ -81,6 +87,17 @@ class FeatureEncoder:
 
     def encode_one(self, arch: Arch) -> np.ndarray:
         """One row; choices of skipped layers (zero cost) are all-zero, not the space's filler value."""
+        key = (self.key, arch)
+        row = _ROWS.get(key)
+        if row is None:
+            row = self._encode(arch)
+            row.setflags(write=False)
+            if len(_ROWS) >= _ROWS_MAX:
+                _ROWS.clear()
+            _ROWS[key] = row
+        return row
+
+    def _encode(self, arch: Arch) -> np.ndarray:
         chosen = self.space.choices_of(arch)
         costs = self.space.layer_costs(arch)
         if [name for name, _ in costs] != self.layer_names:

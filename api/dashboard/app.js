@@ -8,6 +8,7 @@
   const Client = window.NasClient;
   const Subnets = window.NasSubnets;
   const Views = window.NasJobViews;
+  const Predictors = window.NasPredictors;
   const { el, badge, when, pct, setProgress } = window.NasFormat;
   const $ = (id) => document.getElementById(id);
 
@@ -234,6 +235,7 @@
     Views.renderStages(state);
     Views.renderEpochs(state);
     Views.renderHypervolume(state);
+    Predictors.renderPredictors(state);
     renderAxes();
     renderScatter();
     Views.appendLog(fresh);

@@ -36,6 +36,19 @@ N_SUBNETS = 40
 N_EPOCHS = 3
 FAILURE = "RuntimeError: CUDA out of memory while training epoch 2"
 WAIT_MS = 30_000  # two cores shared by many processes: be patient with the browser
+LATENCY = f"latency_ms@{HW}"
+# Predictor quality as the pipeline reports it (stage, payload); the second accuracy report replaces
+# the first.
+PREDICTOR_EVENTS: list[tuple[str, dict[str, Any]]] = [
+    ("predict", {"target": "accuracy", "source": "cross-validation", "n_samples": 30, "n": 30,
+                 "kendall_tau": 0.41, "spearman": 0.55, "mape": 3.4, "rmse": 0.031, "within_10pct": 0.9}),
+    ("predict", {"target": "accuracy", "source": "cross-validation", "n_samples": 40, "n": 40,
+                 "kendall_tau": 0.62, "spearman": 0.79, "mape": 2.1, "rmse": 0.0217, "within_10pct": 0.975}),
+    ("predict", {"target": LATENCY, "source": "cross-validation", "n_samples": 1200, "n": 1200,
+                 "kendall_tau": 0.874, "spearman": 0.961, "mape": 6.4, "rmse": 0.1234, "within_10pct": 0.8}),
+    ("search", {"target": LATENCY, "source": "search round 1", "n": 16,
+                "kendall_tau": 0.7, "spearman": 0.85, "mape": 9.5, "rmse": 0.21, "within_10pct": 0.5}),
+]  # fmt: skip
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -116,6 +129,9 @@ def _seed(db: Database, rng: np.random.Generator) -> SeededJob:
                         "val_acc_smallest": 0.62 + 0.05 * epoch,
                     }
                     crud.add_event(s, job_id=job_id, kind="epoch", stage=stage, payload=payload)
+            for event_stage, payload in PREDICTOR_EVENTS:
+                if event_stage == stage:
+                    crud.add_event(s, job_id=job_id, kind="predictor", stage=stage, payload=payload)
             crud.add_event(
                 s, job_id=job_id, kind="stage", stage=stage, payload={"stage": stage, "status": "done"}
             )
@@ -181,6 +197,9 @@ def _seed(db: Database, rng: np.random.Generator) -> SeededJob:
             crud.add_event(
                 s, job_id=job_id, kind="front", stage="search", payload={"round": rnd, "hypervolume": hv}
             )
+        for event_stage, payload in PREDICTOR_EVENTS:
+            if event_stage == "search":
+                crud.add_event(s, job_id=job_id, kind="predictor", stage="search", payload=payload)
         crud.add_event(
             s,
             job_id=job_id,
@@ -393,6 +412,53 @@ def test_job_page_follows_a_running_job(page: Any, server: Server) -> None:
     page.wait_for_selector("#log li:has-text('round 2 begins')")
 
 
+def _predictor_cells(page: Any, target: str, source: str) -> dict[str, str]:
+    row = page.locator(f"#predictors tr[data-target='{target}'][data-source='{source}']")
+    cells = row.locator("td[data-metric]")
+    return {
+        cells.nth(i).get_attribute("data-metric"): cells.nth(i).inner_text() for i in range(cells.count())
+    }
+
+
+def test_predictors_card_shows_the_latest_quality_per_target_and_source(page: Any, server: Server) -> None:
+    _open_job(page, server)
+    page.wait_for_selector("#predictors[data-rows='3']")
+    assert page.locator("#predictors-empty").is_hidden()
+    rows = page.locator("#predictors tbody tr")
+    keys = [
+        (rows.nth(i).get_attribute("data-target"), rows.nth(i).get_attribute("data-source")) for i in range(3)
+    ]
+    assert keys == [
+        ("accuracy", "cross-validation"),
+        (LATENCY, "cross-validation"),
+        (LATENCY, "search round 1"),
+    ]
+    assert _predictor_cells(page, LATENCY, "cross-validation") == {
+        "n": "1200",
+        "kendall_tau": "0.87",
+        "spearman": "0.96",
+        "mape": "6.4%",
+        "within_10pct": "80.0%",
+        "rmse": "0.123 ms",
+    }
+    # A job that resumed reports its accuracy predictor twice: the later report is the one shown.
+    accuracy = _predictor_cells(page, "accuracy", "cross-validation")
+    assert (accuracy["n"], accuracy["kendall_tau"], accuracy["rmse"]) == ("40", "0.62", "0.0217")
+    assert "fitted on 40 subnets" in page.inner_text(
+        "#predictors tr[data-target='accuracy'][data-source='cross-validation']"
+    )
+    searched = _predictor_cells(page, LATENCY, "search round 1")
+    assert (searched["n"], searched["kendall_tau"], searched["within_10pct"]) == ("16", "0.70", "50.0%")
+    # A report that arrives while the page is open joins the table, next to its target's other rows.
+    with server.db.session() as s:
+        payload = {"target": "accuracy", "source": "search round 2", "n": 16, "kendall_tau": -0.05}
+        crud.add_event(s, job_id=server.job.job_id, kind="predictor", stage="search", payload=payload)
+    page.wait_for_selector("#predictors[data-rows='4']")
+    assert rows.nth(1).get_attribute("data-source") == "search round 2"
+    assert _predictor_cells(page, "accuracy", "search round 2")["kendall_tau"] == "-0.05"
+    assert _predictor_cells(page, "accuracy", "search round 2")["mape"] == "–"
+
+
 def test_failed_job_shows_its_error_and_an_empty_front(page: Any, server: Server) -> None:
     job = server.job
     page.goto(f"{server.url}/dashboard#token={job.token}&job={job.failed_job_id}")
@@ -403,4 +469,6 @@ def test_failed_job_shows_its_error_and_an_empty_front(page: Any, server: Server
     # No front yet (the API answers 404): an empty scatter, not an error.
     assert page.get_attribute("#scatter", "data-points") == "0"
     assert page.locator("#error-banner").is_hidden()
+    assert page.get_attribute("#predictors", "data-rows") == "0"
+    assert page.inner_text("#predictors-empty") == "no predictor fitted yet"
     page.wait_for_selector("#log li.status:has-text('job failed')")
