@@ -205,7 +205,7 @@ def download(
     ctx: typer.Context,
     job: Annotated[str, typer.Argument(help="job id")],
     subnet: Annotated[int, typer.Argument(help="subnet id (see `nas pareto JOB`)")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="folder to unpack the bundle into")] = Path("subnet"),
+    out: Annotated[Path, typer.Option("-o", "--out", help="folder to unpack the bundle into")] = Path("."),
 ) -> None:
     """Export a subnet, download its bundle, unpack it and verify its checksums."""
     with _remote(ctx) as client:
