@@ -47,7 +47,9 @@ def fmnist_images() -> torch.Tensor:
     """The first 32 Fashion-MNIST test images as floats in [0, 1], shape (32, 1, 28, 28)."""
     path = FMNIST / "t10k-images-idx3-ubyte.gz"
     if not path.exists():
-        pytest.skip(f"Fashion-MNIST not installed at {FMNIST} (Debian package dataset-fashion-mnist)")
+        pytest.fail(
+            f"Fashion-MNIST not installed at {FMNIST}: run `make setup` (package dataset-fashion-mnist)"
+        )
     n = 32
     with gzip.open(path, "rb") as f:
         header = f.read(16)

@@ -29,7 +29,9 @@ def _read_idx(path: Path, count: int) -> np.ndarray:
 def fmnist() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(train_x, train_y, test_x, test_y): 1024 train and 512 test images, float [0, 1], N x 1 x 28 x 28."""
     if not FMNIST.exists():
-        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+        pytest.fail(
+            "Fashion-MNIST is not installed: run `make setup` (apt-get install dataset-fashion-mnist)"
+        )
     n_train, n_test = 1024, 512
     tx = torch.from_numpy(_read_idx(FMNIST / "train-images-idx3-ubyte.gz", n_train).copy()).float() / 255
     ty = torch.from_numpy(_read_idx(FMNIST / "train-labels-idx1-ubyte.gz", n_train).astype(np.int64))
