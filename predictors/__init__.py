@@ -19,6 +19,7 @@ from predictors.latency import XGBLatencyPredictor
 from predictors.lut import LookupTableLatency, model_units
 from predictors.measure import LatencyStats, measure_latency, pinned_threads, prepare_for_profile
 from predictors.metrics import PredictorMetrics, evaluate_predictions
+from predictors.reference import ReferenceClock, build_reference_net, reference_clock
 
 __all__ = [
     "PROFILES",
@@ -30,8 +31,10 @@ __all__ = [
     "Predictor",
     "PredictorMetadata",
     "PredictorMetrics",
+    "ReferenceClock",
     "XGBAccuracyPredictor",
     "XGBLatencyPredictor",
+    "build_reference_net",
     "detect_profiles",
     "environment",
     "evaluate_predictions",
@@ -42,6 +45,7 @@ __all__ = [
     "predictor_kinds",
     "prepare_for_profile",
     "propose_adaptive",
+    "reference_clock",
     "resource_name",
     "space_key",
 ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ from torch import nn
 
 from kernels.fuse import reparameterize_model
 from predictors.hardware import HardwareProfile, int8_engine
+from predictors.reference import reference_clock
 
 # Calibration batches for int8: enough to set activation ranges, cheap next to timing.
 _CALIBRATION_BATCHES = 4
@@ -33,10 +35,22 @@ class LatencyStats:
     n: int
     spread: float
     attempts: int = 1
+    # Reference-normalised measurements (see predictors.reference): the raw median of the
+    # model's own runs, the reference's median beside them, and its calibrated baseline.
+    raw_median_ms: float | None = None
+    reference_ms: float | None = None
+    baseline_ms: float | None = None
+
+    @property
+    def slowdown(self) -> float | None:
+        """How much slower the machine ran than its calibrated best while measuring (1.0 = best)."""
+        if self.reference_ms is None or not self.baseline_ms:
+            return None
+        return self.reference_ms / self.baseline_ms
 
     @classmethod
     def from_samples(cls, samples_ms: Sequence[float], *, attempts: int = 1) -> LatencyStats:
-        """Summarise raw per-run times (ms)."""
+        """Summarise per-run times (ms)."""
         arr = np.asarray(samples_ms, dtype=np.float64)
         if arr.size == 0:
             raise ValueError("LatencyStats needs at least one timed run")
@@ -54,8 +68,14 @@ class LatencyStats:
             attempts=attempts,
         )
 
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {**asdict(self), "slowdown": self.slowdown}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LatencyStats:
+        """Inverse of ``to_dict`` (derived keys such as ``slowdown`` are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @contextmanager
@@ -151,19 +171,47 @@ def prepare_for_profile(
 
 
 def _time_runs(
-    run: Callable[[], object], *, sync: Callable[[], None], repeats: int, min_time_s: float
-) -> list[float]:
+    run: Callable[[], object],
+    *,
+    sync: Callable[[], None],
+    repeats: int,
+    min_time_s: float,
+    reference: Callable[[], object] | None = None,
+) -> tuple[list[float], list[float]]:
+    """Per-run times (ms) of ``run`` and, when given, of ``reference`` run just before each."""
     samples: list[float] = []
+    ref_samples: list[float] = []
     started = time.perf_counter()
     # At least ``repeats`` runs and ``min_time_s`` seconds, but never unboundedly many.
     while len(samples) < repeats or (
         time.perf_counter() - started < min_time_s and len(samples) < 20 * repeats
     ):
+        if reference is not None:
+            t0 = time.perf_counter()
+            reference()
+            sync()
+            ref_samples.append((time.perf_counter() - t0) * 1e3)
         t0 = time.perf_counter()
         run()
         sync()
         samples.append((time.perf_counter() - t0) * 1e3)
-    return samples
+    return samples, ref_samples
+
+
+def _summarise(
+    samples: list[float], ref_samples: list[float], *, baseline_ms: float | None, attempt: int
+) -> LatencyStats:
+    if baseline_ms is None:
+        return LatencyStats.from_samples(samples, attempts=attempt)
+    # Each run is scaled by the reference run beside it: drift in machine speed cancels.
+    ratios = np.asarray(samples) / np.asarray(ref_samples)
+    stats = LatencyStats.from_samples(ratios * baseline_ms, attempts=attempt)
+    return replace(
+        stats,
+        raw_median_ms=float(np.median(samples)),
+        reference_ms=float(np.median(ref_samples)),
+        baseline_ms=baseline_ms,
+    )
 
 
 def measure_latency(
@@ -177,13 +225,18 @@ def measure_latency(
     max_spread: float = 0.25,
     max_retries: int = 2,
     prepared: bool = False,
+    normalise: bool = True,
 ) -> LatencyStats:
     """Latency of one forward pass of ``model`` on ``profile``.
 
     ``input_shape`` is one sample's shape (no batch dimension; the batch is the
     profile's). The model is copied into its deploy form for the profile unless
-    ``prepared``. When the spread (p90-p10)/median exceeds ``max_spread`` the
-    measurement is repeated up to ``max_retries`` times and the calmest kept.
+    ``prepared``. With ``normalise`` (the default) every run alternates with a run
+    of a fixed reference network and is scaled by it to the node's calibrated
+    speed (``predictors.reference``), so that measurements taken minutes apart on
+    a drifting machine agree; the raw median is kept as ``raw_median_ms``. When the
+    spread (p90-p10)/median exceeds ``max_spread`` the measurement is repeated up
+    to ``max_retries`` times and the calmest kept.
     """
     if warmup < 0 or repeats < 3:
         raise ValueError(f"need warmup >= 0 and repeats >= 3, got warmup={warmup}, repeats={repeats}")
@@ -207,15 +260,24 @@ def measure_latency(
     def run() -> object:
         return deployed(example)
 
+    clock = reference_clock(profile) if normalise else None
     best: LatencyStats | None = None
     with pinned_threads(profile.threads), torch.inference_mode():
+        baseline = clock.baseline_ms() if clock is not None else None
         for attempt in range(1, max_retries + 2):
             for _ in range(warmup):
                 run()
+                if clock is not None:
+                    clock.run()
             sync()
-            stats = LatencyStats.from_samples(
-                _time_runs(run, sync=sync, repeats=repeats, min_time_s=min_time_s), attempts=attempt
+            samples, ref_samples = _time_runs(
+                run,
+                sync=sync,
+                repeats=repeats,
+                min_time_s=min_time_s,
+                reference=clock.run if clock is not None else None,
             )
+            stats = _summarise(samples, ref_samples, baseline_ms=baseline, attempt=attempt)
             if best is None or stats.spread < best.spread:
                 best = stats
             if stats.spread <= max_spread:

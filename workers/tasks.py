@@ -49,7 +49,7 @@ def ray_latency_measurer(
         refs.append(
             measure_latency_task.options(resources={key: 1}).remote(buf.getvalue(), shape, profile_name)
         )
-    return [LatencyStats(**d) for d in ray.get(refs)]
+    return [LatencyStats.from_dict(d) for d in ray.get(refs)]
 
 
 @ray.remote(num_cpus=0, max_retries=2, retry_exceptions=False)

@@ -104,3 +104,36 @@ def test_pinned_threads_restores_on_error() -> None:
         assert torch.get_num_threads() == 1
         raise KeyError("boom")
     assert torch.get_num_threads() == before
+
+
+def test_normalised_samples_cancel_a_machine_that_slows_down() -> None:
+    from predictors.measure import _summarise
+
+    # The machine runs at half speed for the second half: raw times double, ratios do not.
+    model_ms = [1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
+    reference_ms = [0.5, 0.5, 0.5, 1.0, 1.0, 1.0]
+    stats = _summarise(model_ms, reference_ms, baseline_ms=0.5, attempt=1)
+    assert stats.median_ms == pytest.approx(1.0) and stats.spread == pytest.approx(0.0)
+    assert stats.raw_median_ms == pytest.approx(1.5) and stats.reference_ms == pytest.approx(0.75)
+    assert stats.slowdown == pytest.approx(1.5)
+
+
+def test_normalised_measurement_records_the_reference() -> None:
+    stats = measure_latency(_tiny_net(), input_shape=(1, 16, 16), profile=get_profile("cpu-fp32"), repeats=5)
+    assert stats.raw_median_ms is not None and stats.raw_median_ms > 0
+    assert stats.baseline_ms is not None and stats.reference_ms is not None
+    # The baseline is the node's fastest sustained reference time; nothing runs faster than ~it.
+    assert stats.slowdown is not None and stats.slowdown > 0.5
+    assert LatencyStats.from_dict(stats.to_dict()) == stats
+    raw = measure_latency(
+        _tiny_net(), input_shape=(1, 16, 16), profile=get_profile("cpu-fp32"), repeats=5, normalise=False
+    )
+    assert raw.raw_median_ms is None and raw.slowdown is None and raw.median_ms > 0
+
+
+def test_reference_net_is_fixed() -> None:
+    from predictors import build_reference_net
+
+    a, b = build_reference_net(), build_reference_net()
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
