@@ -81,7 +81,7 @@ def _config(quick: bool) -> dict[str, Any]:
         "accuracy_sizes": [10, 25, 50, 100, 200],
         "accuracy_heldout": 200,
         "train_images": 6000,
-        "val_images": 1000,
+        "val_images": 2000,
         "calib_images": 500,
         "epochs": 2,
         "warmup": 10,
@@ -140,13 +140,21 @@ def _trained_supernet(
     return supernet.eval()
 
 
-def _latency(supernet: Supernet, arch: Arch, cfg: dict[str, Any], input_shape: tuple[int, ...]) -> float:
+def _latency(
+    supernet: Supernet,
+    arch: Arch,
+    cfg: dict[str, Any],
+    input_shape: tuple[int, ...],
+    *,
+    normalise: bool = True,
+) -> float:
     stats = measure_latency(
         supernet.extract(arch),
         input_shape=input_shape,
         profile=get_profile(PROFILE),
         warmup=cfg["warmup"],
         repeats=cfg["repeats"],
+        normalise=normalise,
     )
     return stats.median_ms
 
@@ -155,6 +163,12 @@ def _accuracy(supernet: Supernet, arch: Arch, data: DatasetSplits, calib: torch.
     model = supernet.extract(arch)
     recalibrate_bn(model, calib)
     return evaluate_accuracy(model, data.val_x[:n_val], data.val_y[:n_val])
+
+
+def _dump(kind: str, doc: dict[str, Any]) -> None:
+    """Keep the raw measurements beside the cached supernet, for studying predictors offline."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    (CACHE / f"predictors-{kind}-measured.json").write_text(json.dumps(doc))
 
 
 def _round(d: dict[str, Any]) -> dict[str, Any]:
@@ -178,6 +192,12 @@ def _latency_study(
     # The noise floor: how often a second measurement of the same subnet lands within +-10% of the first.
     again = np.array([_latency(supernet, a, cfg, input_shape) for a in heldout[: cfg["noise_repeat"]]])
     noise = evaluate_predictions(y_held[: len(again)], again).to_dict()
+    # The same check without the reference network: what the raw median alone would give.
+    raw = [
+        np.array([_latency(supernet, a, cfg, input_shape, normalise=False) for a in heldout[: len(again)]])
+        for _ in range(2)
+    ]
+    noise_raw = evaluate_predictions(raw[0], raw[1]).to_dict()
     rows: list[dict[str, Any]] = []
 
     def add(method: str, n: int, pred: np.ndarray) -> None:
@@ -236,8 +256,13 @@ def _latency_study(
         )
     )
     _note(log, f"lookup table: {len(lut.table)} block entries in {time.perf_counter() - started:.0f}s")
+    _dump(
+        "latency",
+        {"heldout": [a.to_dict() for a in heldout], "measured": measured, "again": again.tolist()},
+    )
     summary = {
         "noise_floor": _round(noise),
+        "noise_floor_raw": _round(noise_raw),
         "heldout_latency_ms": _round(
             {"min": float(y_held.min()), "median": float(np.median(y_held)), "max": float(y_held.max())}
         ),
@@ -258,6 +283,10 @@ def _accuracy_study(
     started = time.perf_counter()
     acc = {a.arch_hash: _accuracy(supernet, a, data, calib, cfg["val_images"]) for a in heldout + pool}
     _note(log, f"evaluated {len(acc)} subnets in {time.perf_counter() - started:.0f}s")
+    _dump(
+        "accuracy",
+        {"heldout": [a.to_dict() for a in heldout], "pool": [a.to_dict() for a in pool], "acc": acc},
+    )
     y_held = np.array([acc[a.arch_hash] for a in heldout])
     flops = np.array([space.total_cost(a).macs for a in heldout], dtype=np.float64)
     rows: list[dict[str, Any]] = []
@@ -342,12 +371,15 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
         },
     }
     _note(log, f"total {time.perf_counter() - started:.0f}s")
-    floor = lat_summary["noise_floor"]
+    floor, raw = lat_summary["noise_floor"], lat_summary["noise_floor_raw"]
     notes = (
-        f"Latency noise floor: the first {floor['n']} held-out subnets measured a second time agree with the "
+        "Latencies are reference-normalised (predictors/reference.py: every timed run alternates with a "
+        "fixed reference network and is scaled by it to the node's calibrated speed). "
+        f"Noise floor: the first {floor['n']} held-out subnets measured a second time agree with the "
         f"first measurement within +-10% for {floor['within_10pct']:.0%} of them (Kendall tau "
-        f"{floor['kendall_tau']:.2f}, MAPE {floor['mape']:.1f}%). No predictor can beat that floor, so the "
-        "latency targets only mean something where it is near 100% (a quiet machine). "
+        f"{floor['kendall_tau']:.3f}, MAPE {floor['mape']:.1f}%); two raw (unnormalised) medians of the same "
+        f"subnets agree within +-10% for {raw['within_10pct']:.0%} (Kendall tau {raw['kendall_tau']:.3f}, "
+        f"MAPE {raw['mape']:.1f}%). No predictor can beat the floor. "
         "Ranking accuracy by FLOPs alone gives Kendall tau "
         f"{acc_summary['accuracy_tau_of_flops_alone']:.2f}. "
         "Log: " + "; ".join(log)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import itertools
 
 import torch
@@ -113,6 +115,8 @@ class MBConv(nn.Module):
         self.project.reparameterize()
 
 
+# Pure and called for every layer of every arch a search looks at: memoised.
+@functools.lru_cache(maxsize=1 << 16)
 def mbconv_cost(
     config: BlockConfig, *, input_hw: tuple[int, int], use_se: bool, residual: bool | None = None
 ) -> BlockCost:

@@ -54,6 +54,15 @@ class FeatureEncoder:
         self.key = space_key(space)
         self.names = self._column_names()
         self._owners = self._owner_layers()
+        # Precomputed layout of a row, so that encoding one arch is a few array writes.
+        self._numeric = [all(_is_number(v) for v in values) for _, values in self.dims]
+        self._index = [{v: i for i, v in enumerate(values)} for _, values in self.dims]
+        self._offsets: list[int] = []
+        offset = 0
+        for (_, values), numeric in zip(self.dims, self._numeric, strict=True):
+            self._offsets.append(offset)
+            offset += len(values) + int(numeric)
+        self._layers_offset = offset
 
     def _column_names(self) -> list[str]:
         names: list[str] = []
@@ -105,21 +114,25 @@ class FeatureEncoder:
                 "space.layer_costs(arch) returned different layer positions than for the largest arch; "
                 "features need fixed positions (ZERO_COST for skipped blocks)"
             )
-        skipped = [cost.macs == 0 and cost.params == 0 for _, cost in costs]
-        row: list[float] = []
-        for (dim, values), owner in zip(self.dims, self._owners, strict=True):
+        per_layer = np.array([(c.macs, c.params, c.bytes_moved) for _, c in costs], dtype=np.float64)
+        skipped = (per_layer[:, 0] == 0) & (per_layer[:, 1] == 0)
+        row = np.zeros(self.n_features, dtype=np.float64)
+        for d, ((dim, values), owner) in enumerate(zip(self.dims, self._owners, strict=True)):
             value = None if owner is not None and skipped[owner] else chosen.get(dim)
-            row += [1.0 if value is not None and value == v else 0.0 for v in values]
-            if all(_is_number(v) for v in values):
-                row.append(float(value) if isinstance(value, int | float) else 0.0)
-        total = BlockCost(0, 0, 0)
-        for _, cost in costs:
-            row += [float(cost.macs), float(cost.params), float(cost.bytes_moved)]
-            total = total + cost
-        active = len(skipped) - sum(skipped)
-        row += [float(total.macs), float(total.params), float(total.bytes_moved), float(active)]
-        row.append(float(arch.resolution))
-        return np.asarray(row, dtype=np.float64)
+            offset = self._offsets[d]
+            if value is not None:
+                i = self._index[d].get(value)
+                if i is not None:
+                    row[offset + i] = 1.0
+            if self._numeric[d] and isinstance(value, int | float):
+                row[offset + len(values)] = float(value)
+        start = self._layers_offset
+        row[start : start + per_layer.size] = per_layer.ravel()
+        start += per_layer.size
+        row[start : start + 3] = per_layer.sum(axis=0)
+        row[start + 3] = float(len(skipped) - skipped.sum())
+        row[start + 4] = float(arch.resolution)
+        return row
 
     def encode(self, archs: Sequence[Arch]) -> np.ndarray:
         """Feature matrix, one row per arch."""
