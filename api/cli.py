@@ -171,13 +171,20 @@ def status(ctx: typer.Context, job: Annotated[str, typer.Argument(help="job id")
 
 
 @app.command()
-def pareto(ctx: typer.Context, job: Annotated[str, typer.Argument(help="job id")]) -> None:
-    """Print a job's Pareto front."""
+def pareto(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="job id")],
+    target: Annotated[str | None, typer.Option(help="a target named in the job spec")] = None,
+) -> None:
+    """Print a job's Pareto front (or one of its targets' fronts)."""
     from api.render import pareto_table
 
     with _remote(ctx) as client:
         try:
-            console.print(pareto_table(client.pareto(job)))
+            front = client.pareto(job, target=target)
+            console.print(pareto_table(front))
+            if front.targets and target is None:
+                console.print(f"targets with their own front: {', '.join(front.targets)} (--target NAME)")
         except NASClientError as exc:
             raise _fail(exc) from exc
 

@@ -153,8 +153,9 @@ class NASClient:
                     return
                 yield EventPublic.model_validate(json.loads(data))
 
-    def pareto(self, job_id: str) -> ParetoPublic:
-        return ParetoPublic.model_validate(self._request("GET", f"/v1/jobs/{job_id}/pareto"))
+    def pareto(self, job_id: str, *, target: str | None = None) -> ParetoPublic:
+        params = {"target": target} if target is not None else None
+        return ParetoPublic.model_validate(self._request("GET", f"/v1/jobs/{job_id}/pareto", params=params))
 
     def subnets(self, job_id: str) -> list[SubnetPublic]:
         return [SubnetPublic.model_validate(x) for x in self._request("GET", f"/v1/jobs/{job_id}/subnets")]

@@ -83,9 +83,9 @@ def subnets_public(s: Session, *, job: Job) -> list[SubnetPublic]:
     ]
 
 
-def pareto_public(s: Session, *, job: Job) -> ParetoPublic | None:
-    """The job's latest front (the final one once verified), or None before the first round."""
-    front = crud.latest_front(s, job_id=job.id)
+def pareto_public(s: Session, *, job: Job, target: str | None = None) -> ParetoPublic | None:
+    """The job's (or one target's) latest front (the final one once verified), or None before there is one."""
+    front = crud.latest_front(s, job_id=job.id, target=target)
     if front is None:
         return None
     points = crud.front_points(s, front_id=front.id)
@@ -94,10 +94,12 @@ def pareto_public(s: Session, *, job: Job) -> ParetoPublic | None:
     )
     history = [
         HypervolumePoint(round=f.round, hypervolume=f.hypervolume)
-        for f in crud.front_history(s, job_id=job.id, hardware=front.hardware)
+        for f in crud.front_history(s, job_id=job.id, hardware=front.hardware, target=target)
     ]
     return ParetoPublic(
         job_id=job.id,
+        target=target,
+        targets=crud.front_targets(s, job_id=job.id),
         objectives=list(front.objectives),
         reference_point=front.reference_point,
         hypervolume=front.hypervolume,

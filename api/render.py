@@ -113,5 +113,9 @@ def pareto_table(front: ParetoPublic) -> Table:
     profiles = sorted({p for sub in front.points for p in sub.latency})
     hv = "-" if front.hypervolume is None else f"{front.hypervolume:.4g}"
     return subnet_table(
-        front.points, profiles=profiles, title=f"Pareto front of {front.job_id} (hypervolume {hv})"
+        front.points,
+        profiles=profiles,
+        title=f"Pareto front of {front.job_id}"
+        + (f", target {front.target}" if front.target else "")
+        + f" (hypervolume {hv})",
     )

@@ -118,6 +118,17 @@ class ConstraintSpec(_Spec):
         return self
 
 
+class TargetSpec(_Spec):
+    """A named deployment target: its own constraints (e.g. a tighter latency budget) and its own front.
+
+    Every target's front is drawn from the job's one pool of measured subnets, so several
+    budgets or profiles cost one supernet and one set of measurements.
+    """
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+    constraints: list[ConstraintSpec] = Field(min_length=1)
+
+
 class SearchSpec(_Spec):
     """The multi-objective search over the predictors, and how many real measurements it may spend."""
 
@@ -153,6 +164,10 @@ class JobSpec(_Spec):
     hardware: list[str] = Field(default_factory=lambda: ["cpu-fp32"], min_length=1)
     objectives: list[ObjectiveSpec] = Field(min_length=1)
     constraints: list[ConstraintSpec] = Field(default_factory=list)
+    targets: list[TargetSpec] = Field(
+        default_factory=list,
+        description="extra fronts under their own constraints, e.g. latency budgets 1, 2 and 4 ms",
+    )
     search: SearchSpec = Field(default_factory=SearchSpec)
     seed: int = Field(default=0, ge=0)
 
@@ -170,6 +185,11 @@ class JobSpec(_Spec):
     def _consistent(self) -> JobSpec:
         named = [("objectives", i, o.metric, o.hardware) for i, o in enumerate(self.objectives)]
         named += [("constraints", i, c.metric, c.hardware) for i, c in enumerate(self.constraints)]
+        named += [
+            (f"targets[{t}].constraints", i, c.metric, c.hardware)
+            for t, target in enumerate(self.targets)
+            for i, c in enumerate(target.constraints)
+        ]
         for field, i, metric, hardware in named:
             where = f"{field}[{i}]"
             if metric in HARDWARE_METRICS and hardware is None:
@@ -180,6 +200,9 @@ class JobSpec(_Spec):
                 raise ValueError(
                     f"{where}.hardware {hardware!r} is not listed in hardware {self.hardware}; add it there"
                 )
+        names = [t.name for t in self.targets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"targets repeat a name: {names}; give each target its own name")
         keys = [o.key for o in self.objectives]
         if len(set(keys)) != len(keys):
             raise ValueError(f"objectives repeat a metric: {keys}")
@@ -257,6 +280,10 @@ class ParetoPublic(BaseModel):
     """The job's latest Pareto front and how its hypervolume grew over the rounds."""
 
     job_id: str
+    target: str | None = Field(
+        default=None, description="the spec target this front answers; None: the job's"
+    )
+    targets: list[str] = Field(default_factory=list, description="targets with a front of their own")
     objectives: list[Any]
     reference_point: list[float] | None
     hypervolume: float | None

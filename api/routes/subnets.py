@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
 
 from api.deps import ArtifactStoreDep, CurrentUser, DatabaseDep, SessionDep, SettingsDep
 from api.public import artifact_public, pareto_public, subnets_public
@@ -20,11 +22,27 @@ def list_subnets(job_id: str, s: SessionDep, user: CurrentUser) -> list[SubnetPu
 
 
 @router.get("/pareto", response_model=ParetoPublic)
-def get_pareto(job_id: str, s: SessionDep, user: CurrentUser) -> ParetoPublic:
+def get_pareto(
+    job_id: str,
+    s: SessionDep,
+    user: CurrentUser,
+    target: Annotated[
+        str | None, Query(description="a target named in the job spec; omitted: the job's own front")
+    ] = None,
+) -> ParetoPublic:
     """The latest Pareto front (the verified one once the job finished) and its hypervolume history."""
-    front = pareto_public(s, job=owned_job(s, job_id, user.id))
+    job = owned_job(s, job_id, user.id)
+    if target is not None:
+        names = [t.get("name") for t in (job.spec or {}).get("targets", [])]
+        if target not in names:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                detail=f"job {job_id} has no target {target!r}; its targets: {names or 'none'}",
+            )
+    front = pareto_public(s, job=job, target=target)
     if front is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} has no Pareto front yet")
+        what = f"target {target!r} of job {job_id}" if target else f"job {job_id}"
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{what} has no Pareto front yet")
     return front
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import select
 
-from nas.pareto import Constraint, Objective, ParetoFront, metric_key
+from nas.pareto import Constraint, Objective, ParetoFront, metric_key, reference_point
 from nas.pipeline.evaluate import deploy_subnet, measure_subnets
 from nas.pipeline.predictors import fit_predictors, score_predictions
 from nas.pipeline.state import JobState, SubnetRecord
@@ -25,8 +25,15 @@ def constraints_of(state: JobState) -> list[Constraint]:
     return [Constraint.from_spec(c) for c in state.ctx.spec.constraints]
 
 
+def target_constraints(state: JobState) -> dict[str, list[Constraint]]:
+    """Per named target of the spec: the job's constraints plus the target's own."""
+    job = constraints_of(state)
+    return {t.name: job + [Constraint.from_spec(c) for c in t.constraints] for t in state.ctx.spec.targets}
+
+
 def metric_keys(state: JobState) -> list[str]:
     keys = [o.key for o in objectives_of(state)] + [c.key for c in constraints_of(state)]
+    keys += [c.key for cons in target_constraints(state).values() for c in cons]
     keys += [metric_key("latency_ms", p) for p in state.ctx.spec.hardware]
     return list(dict.fromkeys(["accuracy", *keys]))
 
@@ -62,10 +69,15 @@ def save_front(
     reference: list[float],
     final: bool,
     predicted: dict[str, dict[str, float]] | None = None,
+    target: str | None = None,
 ) -> ParetoFront:
-    """Compute the front of ``records`` and store it (with predicted values where known)."""
+    """Compute the front of ``records`` and store it (with predicted values where known).
+
+    ``target`` names one of the spec's targets: its constraints replace the job's own.
+    """
     keys = metric_keys(state)
-    objectives, constraints = objectives_of(state), constraints_of(state)
+    objectives = objectives_of(state)
+    constraints = constraints_of(state) if target is None else target_constraints(state)[target]
     values = [values_of(r, keys) for r in records]
     front = ParetoFront.from_points(
         values, objectives=objectives, reference=reference, constraints=constraints
@@ -85,10 +97,17 @@ def save_front(
             hypervolume=front.hypervolume,
             points=points,
             final=final,
+            target=target,
         )
     state.ctx.emit(
         "front",
-        {"round": round_no, "hypervolume": front.hypervolume, "size": len(points), "final": final},
+        {
+            "round": round_no,
+            "hypervolume": front.hypervolume,
+            "size": len(points),
+            "final": final,
+            "target": target,
+        },
         stage="verify" if final else "search",
     )
     return front
@@ -116,8 +135,6 @@ def run_measure(state: JobState) -> None:
 
 def reference_for(state: JobState, records: list[SubnetRecord]) -> list[float]:
     """The job's fixed reference point: from the constraints and the initial sample only."""
-    from nas.pareto import reference_point
-
     keys = metric_keys(state)
     return reference_point(
         objectives_of(state), constraints=constraints_of(state), initial=[values_of(r, keys) for r in records]
@@ -214,35 +231,55 @@ def run_search(state: JobState) -> None:
     )
 
 
-def run_verify(state: JobState) -> None:
-    """Stage 6: measure the final front for real, on the test split too, and store it as final."""
-    ctx = state.ctx
-    records = measured_records(state)
-    reference = stored_reference(state) or reference_for(state, records)
+def _front_of(
+    state: JobState, records: list[SubnetRecord], constraints: list[Constraint], reference: list[float]
+) -> list[int]:
     keys = metric_keys(state)
     front = ParetoFront.from_points(
         [values_of(r, keys) for r in records],
         objectives=objectives_of(state),
         reference=reference,
-        constraints=constraints_of(state),
+        constraints=constraints,
     )
-    on_front = [records[i] for i in front.indices]
+    return list(front.indices)
+
+
+def _save_weights(state: JobState, rec: SubnetRecord) -> None:
+    ctx = state.ctx
+    key = f"jobs/{ctx.job_id}/subnets/{rec.arch.arch_hash}/model.pt"
+    obj = ctx.store.put_torch(key, deploy_subnet(state, rec.arch))
+    with ctx.db.session() as s:
+        crud.add_artifact(
+            s,
+            kind="weights",
+            uri=obj.uri,
+            sha256=obj.sha256,
+            size_bytes=obj.size_bytes,
+            job_id=ctx.job_id,
+            meta={"arch_hash": rec.arch.arch_hash, "subnet_id": rec.subnet_id},
+        )
+
+
+def run_verify(state: JobState) -> None:
+    """Stage 6: measure the final fronts for real, on the test split too, and store them as final.
+
+    The job's own front and one front per spec target are drawn from the same measured
+    subnets; every point of any of them is verified once. The job's own final front is
+    stored last, so that its presence means the stage finished.
+    """
+    ctx = state.ctx
+    records = measured_records(state)
+    reference = stored_reference(state) or reference_for(state, records)
+    targets = target_constraints(state)
+    on_any: dict[str, SubnetRecord] = {}
+    for constraints in [constraints_of(state), *targets.values()]:
+        for i in _front_of(state, records, constraints, reference):
+            on_any.setdefault(records[i].arch.arch_hash, records[i])
     verified = measure_subnets(
-        state, [r.arch for r in on_front], source="verify", stage="verify", test_split=True
+        state, [r.arch for r in on_any.values()], source="verify", stage="verify", test_split=True
     )
     for rec in verified:
-        key = f"jobs/{ctx.job_id}/subnets/{rec.arch.arch_hash}/model.pt"
-        obj = ctx.store.put_torch(key, deploy_subnet(state, rec.arch))
-        with ctx.db.session() as s:
-            crud.add_artifact(
-                s,
-                kind="weights",
-                uri=obj.uri,
-                sha256=obj.sha256,
-                size_bytes=obj.size_bytes,
-                job_id=ctx.job_id,
-                meta={"arch_hash": rec.arch.arch_hash, "subnet_id": rec.subnet_id},
-            )
+        _save_weights(state, rec)
     with ctx.db.session() as s:
         predicted = {
             r.arch.arch_hash: row.predicted
@@ -250,9 +287,24 @@ def run_verify(state: JobState) -> None:
             if (row := crud.get_subnet(s, job_id=ctx.job_id, subnet_id=r.subnet_id)) and row.predicted
         }
     by_hash = {r.arch.arch_hash: r for r in records} | {r.arch.arch_hash: r for r in verified}
+    keys = metric_keys(state)
+    pool = list(by_hash.values())
+    for name, constraints in targets.items():
+        target_ref = reference_point(
+            objectives_of(state), constraints=constraints, initial=[values_of(r, keys) for r in pool]
+        )
+        save_front(
+            state,
+            pool,
+            round_no=ctx.spec.search.rounds + 1,
+            reference=target_ref,
+            final=True,
+            predicted=predicted,
+            target=name,
+        )
     save_front(
         state,
-        list(by_hash.values()),
+        pool,
         round_no=ctx.spec.search.rounds + 1,
         reference=reference,
         final=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from nas.store.models import ParetoFront, ParetoPoint, Subnet
@@ -22,11 +22,12 @@ def save_front(
     hypervolume: float | None,
     points: Sequence[tuple[int, dict[str, Any], dict[str, Any] | None]],
     final: bool = False,
+    target: str | None = None,
 ) -> ParetoFront:
-    """Record one front: ``points`` are ``(subnet_id, measured, predicted)``."""
+    """Record one front: ``points`` are ``(subnet_id, measured, predicted)``; ``target`` names its target."""
     front = ParetoFront(
         job_id=job_id, hardware=hardware, round=round, objectives=objectives,
-        reference_point=reference_point, hypervolume=hypervolume, final=final,
+        reference_point=reference_point, hypervolume=hypervolume, final=final, target=target,
     )  # fmt: skip
     s.add(front)
     s.flush()
@@ -39,11 +40,23 @@ def save_front(
     return front
 
 
+def _of_target(target: str | None) -> ColumnElement[bool]:
+    return ParetoFront.target.is_(None) if target is None else ParetoFront.target == target
+
+
 def latest_front(
-    s: Session, *, job_id: str, final_only: bool = False, hardware: str | None = None
+    s: Session,
+    *,
+    job_id: str,
+    final_only: bool = False,
+    hardware: str | None = None,
+    target: str | None = None,
 ) -> ParetoFront | None:
-    """The final front if there is one, else the latest round's (unless ``final_only``)."""
-    q = select(ParetoFront).where(ParetoFront.job_id == job_id)
+    """The final front if there is one, else the latest round's (unless ``final_only``).
+
+    ``target`` picks the front of one of the spec's named targets; None is the job's own front.
+    """
+    q = select(ParetoFront).where(ParetoFront.job_id == job_id, _of_target(target))
     if hardware is not None:
         q = q.where(ParetoFront.hardware == hardware)
     if final_only:
@@ -62,9 +75,22 @@ def front_points(s: Session, *, front_id: int) -> list[tuple[ParetoPoint, Subnet
     return [(p, sub) for p, sub in s.execute(q)]
 
 
-def front_history(s: Session, *, job_id: str, hardware: str | None = None) -> list[ParetoFront]:
-    """All fronts of the job in round order (the dashboard plots their hypervolume)."""
-    q = select(ParetoFront).where(ParetoFront.job_id == job_id)
+def front_history(
+    s: Session, *, job_id: str, hardware: str | None = None, target: str | None = None
+) -> list[ParetoFront]:
+    """All fronts of the job (or of one target) in round order (the dashboard plots their hypervolume)."""
+    q = select(ParetoFront).where(ParetoFront.job_id == job_id, _of_target(target))
     if hardware is not None:
         q = q.where(ParetoFront.hardware == hardware)
     return list(s.scalars(q.order_by(ParetoFront.round, ParetoFront.id)))
+
+
+def front_targets(s: Session, *, job_id: str) -> list[str]:
+    """Names of the targets the job has stored fronts for, in the order they were first stored."""
+    q = (
+        select(ParetoFront.target)
+        .where(ParetoFront.job_id == job_id, ParetoFront.target.is_not(None))
+        .group_by(ParetoFront.target)
+        .order_by(func.min(ParetoFront.id))
+    )
+    return [t for t in s.scalars(q) if t is not None]

@@ -25,7 +25,7 @@ from nas.store._artifacts import (
     list_artifacts,
     list_predictors,
 )
-from nas.store._fronts import front_history, front_points, latest_front, save_front
+from nas.store._fronts import front_history, front_points, front_targets, latest_front, save_front
 from nas.store._jobs import (
     add_event,
     count_jobs,
@@ -65,6 +65,7 @@ __all__ = [
     "finish_job",
     "front_history",
     "front_points",
+    "front_targets",
     "get_artifact",
     "get_job",
     "get_measurement",

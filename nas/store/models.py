@@ -168,6 +168,8 @@ class ParetoFront(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     hardware: Mapped[str | None] = mapped_column(String(32))
+    # The job spec's target this front answers (None: the job's own constraints only).
+    target: Mapped[str | None] = mapped_column(String(64))
     round: Mapped[int] = mapped_column(Integer)
     objectives: Mapped[list[Any]] = mapped_column(JSON)
     reference_point: Mapped[list[float] | None] = mapped_column(JSON)

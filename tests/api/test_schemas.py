@@ -78,3 +78,17 @@ def test_dataset_source_and_engine_combinations(spec: dict[str, Any]) -> None:
 def test_job_status_final_states() -> None:
     assert [s.value for s in JobStatus if s.is_final] == ["succeeded", "failed", "cancelled"]
     assert JobStatus("queued") is JobStatus.queued
+
+
+def test_targets_are_validated_like_constraints(spec: dict[str, Any]) -> None:
+    tight = {"metric": "latency_ms", "hardware": "cpu-fp32", "max": 1.0}
+    spec["targets"] = [{"name": "1ms", "constraints": [tight]}, {"name": "2ms", "constraints": [tight]}]
+    assert [t.name for t in JobSpec.model_validate(spec).targets] == ["1ms", "2ms"]
+    spec["targets"][1]["name"] = "1ms"
+    assert "targets repeat a name" in _error(spec)
+    spec["targets"] = [{"name": "int8", "constraints": [{**tight, "hardware": "cpu-int8"}]}]
+    assert "targets[0].constraints[0].hardware 'cpu-int8' is not listed" in _error(spec)
+    spec["targets"] = [{"name": "none", "constraints": []}]
+    assert "targets.0.constraints" in _error(spec)
+    spec["targets"] = [{"name": "a b", "constraints": [tight]}]
+    assert "targets.0.name" in _error(spec)

@@ -77,6 +77,33 @@ def test_pareto_shape_and_history(
     assert point["latency"]["cpu-fp32"]["median_ms"] == 2.0
 
 
+def test_each_target_has_its_own_front_beside_the_jobs(
+    client: TestClient, db: Database, alice: Auth, spec: dict[str, Any]
+) -> None:
+    spec["targets"] = [
+        {"name": "tight", "constraints": [{"metric": "latency_ms", "hardware": "cpu-fp32", "max": 1.5}]},
+        {"name": "loose", "constraints": [{"metric": "latency_ms", "hardware": "cpu-fp32", "max": 9.0}]},
+    ]
+    job_id = _job_with_front(client, db, alice[1], spec)
+    with db.session() as s:
+        first = crud.list_subnets(s, job_id=job_id)[0]
+        crud.save_front(
+            s, job_id=job_id, hardware="cpu-fp32", round=2, objectives=[], reference_point=[0.0, 1.5],
+            hypervolume=0.1, points=[(first.id, {"accuracy": 0.7}, None)], final=True, target="tight",
+        )  # fmt: skip
+    tight = client.get(f"/v1/jobs/{job_id}/pareto", params={"target": "tight"}, headers=alice[1]).json()
+    assert tight["target"] == "tight" and [p["arch_hash"] for p in tight["points"]] == ["a0"]
+    assert tight["reference_point"] == [0.0, 1.5] and tight["history"] == [{"round": 2, "hypervolume": 0.1}]
+    # The job's own front is not replaced by a target's, and lists the targets that have fronts.
+    own = client.get(f"/v1/jobs/{job_id}/pareto", headers=alice[1]).json()
+    assert own["target"] is None and own["targets"] == ["tight"] and own["hypervolume"] == 0.4
+    assert [p["arch_hash"] for p in own["points"]] == ["a1", "a2"]
+    res = client.get(f"/v1/jobs/{job_id}/pareto", params={"target": "loose"}, headers=alice[1])
+    assert res.status_code == 404 and "target 'loose'" in res.json()["detail"]
+    res = client.get(f"/v1/jobs/{job_id}/pareto", params={"target": "nope"}, headers=alice[1])
+    assert res.status_code == 404 and "['tight', 'loose']" in res.json()["detail"]
+
+
 def test_pareto_before_any_front_is_404(client: TestClient, alice: Auth, spec: dict[str, Any]) -> None:
     job_id = client.post("/v1/jobs", json=spec, headers=alice[1]).json()["id"]
     res = client.get(f"/v1/jobs/{job_id}/pareto", headers=alice[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from torch import nn
@@ -12,6 +13,7 @@ from nas.schemas import JobSpec, JobStatus
 from nas.settings import Settings
 from nas.store import Database, crud
 from predictors import LatencyStats, get_profile, measure_latency
+from supernets import make_space
 
 SPEC = {
     "name": "pipeline-test",
@@ -39,6 +41,18 @@ SPEC = {
     "search": {"algorithm": "nsga2", "measure_budget": 10, "rounds": 1, "population": 8, "generations": 2},
     "seed": 0,
 }
+
+
+def small_params_bound() -> float:
+    """Half way between the smallest and largest subnet's parameters: a target only some subnets meet."""
+    space = make_space(SPEC["search_space"], in_channels=1, num_classes=10, image_size=28)
+    small, large = (space.total_cost(a).params for a in (space.smallest(), space.largest()))
+    return (small + large) / 2
+
+
+def spec_with_target() -> dict[str, Any]:
+    target = {"name": "small", "constraints": [{"metric": "params", "max": small_params_bound()}]}
+    return {**SPEC, "targets": [target]}
 
 
 class Crash(BaseException):
@@ -77,7 +91,10 @@ def setup(tmp_path: Path, fashion_mnist_dir: Path) -> tuple[Settings, Database, 
     with db.session() as s:
         user = crud.create_user(s, name="u")
         job = crud.create_job(
-            s, owner_id=user.id, name="t", spec=JobSpec.model_validate(SPEC).model_dump(mode="json")
+            s,
+            owner_id=user.id,
+            name="t",
+            spec=JobSpec.model_validate(spec_with_target()).model_dump(mode="json"),
         )
         job_id = job.id
     return settings, db, job_id
@@ -104,6 +121,13 @@ def test_crashed_job_resumes_without_redoing_work(setup: tuple[Settings, Databas
         assert front is not None and front.hypervolume is not None and front.hypervolume > 0
         points = crud.front_points(s, front_id=front.id)
         assert points and all(sub.accuracy_test is not None for _, sub in points)
+        # The target's front comes from the same measurements, under its own bound, verified too.
+        small = crud.latest_front(s, job_id=job_id, final_only=True, target="small")
+        assert small is not None and crud.front_targets(s, job_id=job_id) == ["small"]
+        small_points = crud.front_points(s, front_id=small.id)
+        assert small_points and all(sub.accuracy_test is not None for _, sub in small_points)
+        assert all(sub.params <= small_params_bound() for _, sub in small_points)
+        assert len(subnets) <= SPEC["search"]["measure_budget"]
         events = crud.list_events(s, job_id=job_id)
         epochs = [e.payload for e in events if e.kind == "epoch"]
         assert [e["epoch"] for e in epochs] == [1, 2]

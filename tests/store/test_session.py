@@ -22,8 +22,34 @@ def _schema_diff(db: Database, metadata: MetaData) -> list[object]:
 
 def test_upgrade_on_empty_database_matches_models(empty_db: Database) -> None:
     empty_db.upgrade()
-    assert empty_db.current_revision() == "0001_initial"
+    assert empty_db.current_revision() == "0002_front_targets"
     assert _schema_diff(empty_db, Base.metadata) == []
+
+
+def test_a_0001_database_upgrades_and_keeps_its_fronts(empty_db: Database) -> None:
+    empty_db.upgrade("0001_initial")
+    with empty_db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', CURRENT_TIMESTAMP)"))
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, owner_id, name, spec, status, progress, cancel_requested, "
+                "created_at, updated_at) VALUES ('j1', 1, 'old job', '{}', 'succeeded', 1.0, false, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO pareto_fronts (job_id, hardware, round, objectives, hypervolume, final, "
+                "created_at) VALUES ('j1', 'cpu-fp32', 3, '[]', 0.5, true, CURRENT_TIMESTAMP)"
+            )
+        )
+    empty_db.upgrade()
+    assert empty_db.current_revision() == "0002_front_targets"
+    assert _schema_diff(empty_db, Base.metadata) == []
+    with empty_db.session() as s:
+        front = crud.latest_front(s, job_id="j1")  # a front stored before targets is the job's own
+        assert front is not None and front.target is None and front.hypervolume == 0.5
+        assert crud.front_targets(s, job_id="j1") == []
 
 
 def test_schema_comparison_detects_a_missing_column(db: Database) -> None:
