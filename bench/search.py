@@ -89,8 +89,8 @@ def _config(quick: bool) -> dict[str, Any]:
             "resolutions": [20, 24, 28],
         },
         "train_images": 6000,
-        "epochs": 2,
-        "val_images": 1000,
+        "epochs": 8,  # the supernet `nas bench predictors` trains and caches
+        "val_images": 2000,
         "calib_images": 500,
         "warmup": 3,
         "repeats": 11,
