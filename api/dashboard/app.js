@@ -23,6 +23,7 @@
     subnets: [],
     byId: new Map(),
     pareto: null,
+    target: null,
     selectedId: null,
     polls: 0,
   };
@@ -146,6 +147,7 @@
       subnets: [],
       byId: new Map(),
       pareto: null,
+      target: null,
       selectedId: null,
       polls: 0,
     });
@@ -200,7 +202,7 @@
   async function loadFront(id, gen) {
     const [subnets, pareto] = await Promise.all([
       api(`/jobs/${id}/subnets`),
-      api(`/jobs/${id}/pareto`).catch((err) => {
+      api(`/jobs/${id}/pareto${state.target ? `?target=${encodeURIComponent(state.target)}` : ""}`).catch((err) => {
         if (err.status === 404) return null; // no front stored yet
         throw err;
       }),
@@ -236,6 +238,7 @@
     Views.renderEpochs(state);
     Views.renderHypervolume(state);
     Predictors.renderPredictors(state);
+    renderTargets();
     renderAxes();
     renderScatter();
     Views.appendLog(fresh);
@@ -264,6 +267,21 @@
     }
   }
 
+  /** The front selector: the job's own front, or one of the spec's named targets. */
+  function renderTargets() {
+    const names = (state.job?.spec?.targets || []).map((t) => t.name);
+    const select = $("front-target");
+    $("front-target-label").hidden = names.length === 0;
+    const values = ["", ...names];
+    if ([...select.options].map((o) => o.value).join() !== values.join()) {
+      select.replaceChildren(
+        el("option", { value: "" }, "job's own"),
+        ...names.map((n) => el("option", { value: n }, n)),
+      );
+    }
+    select.value = state.target || "";
+  }
+
   function renderScatter() {
     const choices = Subnets.axisChoices(state.subnets, state.job);
     const xKey = $("axis-x").value;
@@ -289,7 +307,7 @@
       points,
       xAxis: { label: xa.label, goal: xa.goal },
       yAxis: { label: ya.label, goal: ya.goal },
-      constraints: Subnets.constraintLines(state.job, xKey, yKey),
+      constraints: Subnets.constraintLines(state.job, xKey, yKey, state.target),
       showPredicted: $("show-predicted").checked,
     });
     const onFront = state.subnets.filter((s) => s.on_front).length;
@@ -383,6 +401,12 @@
     $("forget-token").addEventListener("click", forgetToken);
     $("download").addEventListener("click", download);
     $("cancel-job").addEventListener("click", cancelJob);
+    $("front-target").addEventListener("change", async () => {
+      if (!state.job) return;
+      state.target = $("front-target").value || null;
+      await loadFront(state.job.id, state.generation);
+      renderJob([]);
+    });
     for (const id of ["axis-x", "axis-y", "show-predicted"]) {
       $(id).addEventListener("change", () => state.job && renderScatter());
     }

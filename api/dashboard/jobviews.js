@@ -93,7 +93,13 @@ window.NasJobViews = (() => {
     const fromFront = (state.pareto?.history || []).map((h) => [h.round, h.hypervolume]);
     // While searching, the events know rounds that the stored front does not have yet.
     const byRound = new Map(fromFront);
-    for (const e of state.events) if (e.kind === "front") byRound.set(e.payload.round, e.payload.hypervolume);
+    // Only the events of the front on show: the job's own, or the chosen target's.
+    const target = state.target ?? null;
+    for (const e of state.events) {
+      if (e.kind === "front" && (e.payload.target ?? null) === target) {
+        byRound.set(e.payload.round, e.payload.hypervolume);
+      }
+    }
     const points = [...byRound.entries()].filter((p) => Number.isFinite(p[1])).sort((a, b) => a[0] - b[0]);
     const canvas = $("hv-chart");
     C.lineChart(canvas, {

@@ -65,9 +65,16 @@ window.NasSubnets = (() => {
   }
 
   /** The job's constraint bounds that lie on the chosen axes: [{axis, bound, value, label}]. */
-  function constraintLines(job, xKey, yKey) {
+  /** The constraints a front answers: the job's own, plus those of the chosen target (if any). */
+  function frontConstraints(job, target) {
+    const own = job?.spec?.constraints || [];
+    const t = (job?.spec?.targets || []).find((x) => x.name === target);
+    return t ? own.concat(t.constraints || []) : own;
+  }
+
+  function constraintLines(job, xKey, yKey, target = null) {
     const lines = [];
-    for (const c of job?.spec?.constraints || []) {
+    for (const c of frontConstraints(job, target)) {
       const key = c.hardware ? `${c.metric}@${c.hardware}` : c.metric;
       for (const bound of ["max", "min"]) {
         if (c[bound] === null || c[bound] === undefined) continue;
@@ -133,5 +140,5 @@ window.NasSubnets = (() => {
     return el("table", { class: "arch" }, el("thead", {}, el("tr", {}, ...head)), el("tbody", {}, ...rows));
   }
 
-  return { axisChoices, objectiveKeys, constraintLines, describeArch, describeSubnet, metricRows, archTable };
+  return { axisChoices, objectiveKeys, frontConstraints, constraintLines, describeArch, describeSubnet, metricRows, archTable };
 })();

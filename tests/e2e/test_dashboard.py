@@ -37,6 +37,8 @@ N_EPOCHS = 3
 FAILURE = "RuntimeError: CUDA out of memory while training epoch 2"
 WAIT_MS = 30_000  # two cores shared by many processes: be patient with the browser
 LATENCY = f"latency_ms@{HW}"
+TARGET = "1ms"
+TARGET_HV = 0.7
 # Predictor quality as the pipeline reports it (stage, payload); the second accuracy report replaces
 # the first.
 PREDICTOR_EVENTS: list[tuple[str, dict[str, Any]]] = [
@@ -102,6 +104,9 @@ def _spec() -> dict[str, Any]:
                 {"metric": "latency_ms", "hardware": HW, "goal": "min"},
             ],
             "constraints": [{"metric": "latency_ms", "hardware": HW, "max": 2.5}],
+            "targets": [
+                {"name": TARGET, "constraints": [{"metric": "latency_ms", "hardware": HW, "max": 1.0}]}
+            ],
         }
     )
     return spec.model_dump(mode="json")
@@ -197,6 +202,15 @@ def _seed(db: Database, rng: np.random.Generator) -> SeededJob:
             crud.add_event(
                 s, job_id=job_id, kind="front", stage="search", payload={"round": rnd, "hypervolume": hv}
             )
+        # The 1 ms target's own (final) front, from the same subnets.
+        fast = _non_dominated(
+            {i: (v["accuracy"], v["latency"]) for i, v in subnets.items() if v["latency"] <= 1}
+        )
+        crud.save_front(
+            s, job_id=job_id, hardware=HW, round=2, objectives=objectives, reference_point=[0.0, 1.0],
+            hypervolume=TARGET_HV, points=[(i, {"accuracy": subnets[i]["accuracy"]}, None) for i in fast],
+            final=True, target=TARGET,
+        )  # fmt: skip
         for event_stage, payload in PREDICTOR_EVENTS:
             if event_stage == "search":
                 crud.add_event(s, job_id=job_id, kind="predictor", stage="search", payload=payload)
@@ -350,6 +364,18 @@ def test_scatter_draws_every_subnet_and_greys_the_dominated(page: Any, server: S
     page.wait_for_selector(f"#scatter[data-front='{len(by_params)}']")
     assert len(by_params) != len(job.front_ids)  # else this step could not tell the axes apart
     assert page.get_attribute("#scatter", "data-points") == str(len(job.subnets))
+
+
+def test_target_selector_shows_that_targets_front(page: Any, server: Server) -> None:
+    _open_job(page, server)
+    page.wait_for_selector("#hv-value:text('2.400')")
+    assert page.is_visible("#front-target-label")
+    page.select_option("#front-target", TARGET)
+    page.wait_for_selector(f"#hv-value:text('{TARGET_HV:.4f}')")
+    # Its history is its own (one final round), not the job's two search rounds.
+    page.wait_for_selector("#hv-chart[data-rounds='1']")
+    page.select_option("#front-target", "")
+    page.wait_for_selector("#hv-value:text('2.400')")
 
 
 def test_clicking_a_front_point_shows_its_subnet_and_download(page: Any, server: Server) -> None:
