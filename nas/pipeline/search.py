@@ -289,27 +289,26 @@ def run_verify(state: JobState) -> None:
     by_hash = {r.arch.arch_hash: r for r in records} | {r.arch.arch_hash: r for r in verified}
     keys = metric_keys(state)
     pool = list(by_hash.values())
-    for name, constraints in targets.items():
-        target_ref = reference_point(
-            objectives_of(state), constraints=constraints, initial=[values_of(r, keys) for r in pool]
+    # Each target's reference comes from its own bounds; the job's own front comes last.
+    fronts: list[tuple[str | None, list[float]]] = [
+        (
+            name,
+            reference_point(
+                objectives_of(state), constraints=cons, initial=[values_of(r, keys) for r in pool]
+            ),
         )
+        for name, cons in targets.items()
+    ]
+    for name, ref in [*fronts, (None, reference)]:
         save_front(
             state,
             pool,
             round_no=ctx.spec.search.rounds + 1,
-            reference=target_ref,
+            reference=ref,
             final=True,
             predicted=predicted,
             target=name,
         )
-    save_front(
-        state,
-        pool,
-        round_no=ctx.spec.search.rounds + 1,
-        reference=reference,
-        final=True,
-        predicted=predicted,
-    )
 
 
 __all__ = ["MeasuredPoint", "run_measure", "run_predict", "run_search", "run_verify"]
