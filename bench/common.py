@@ -25,6 +25,8 @@ def machine_info() -> dict[str, Any]:
         "torch": torch.__version__,
         "platform": platform.platform(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        # Load when the report was written: above the core count, other work shared the machine.
+        "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
     }
     return info
 
