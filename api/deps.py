@@ -37,8 +37,12 @@ def get_artifact_store(request: Request) -> ArtifactStore:
     return store
 
 
-def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
-    """One session per request, committed before the response is sent."""
+def get_session(request: Request, db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    """One session per request: read-only for GET and HEAD, otherwise committed before the response."""
+    if request.method in ("GET", "HEAD"):
+        with db.read() as s:
+            yield s
+        return
     with db.session() as s:
         yield s
 
@@ -62,10 +66,15 @@ def get_current_user(
         raise _unauthorized(
             "missing bearer token: send 'Authorization: Bearer <token>' (see `nas token create`)"
         )
-    with db.session() as s:
-        user = crud.user_for_token(s, token=credentials.credentials)
+    with db.read() as s:
+        row = crud.live_token(s, token=credentials.credentials)
+        user = s.get(User, row.user_id) if row is not None else None
+        touch = row is not None and crud.token_touch_due(row)
     if user is None:
         raise _unauthorized("invalid or revoked token")
+    if touch:  # the one write of authentication, at most once a minute per token
+        with db.session() as s:
+            crud.user_for_token(s, token=credentials.credentials)
     return user
 
 

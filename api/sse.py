@@ -25,7 +25,7 @@ def format_event(*, event_id: int | None, kind: str, data: object) -> str:
 
 def _read(db: Database, job_id: str, after_id: int) -> tuple[list[str], int, str | None]:
     """New messages after ``after_id``, the last id seen, and the job's status if it is final."""
-    with db.session() as s:
+    with db.read() as s:
         events = crud.list_events(s, job_id=job_id, after_id=after_id, limit=500)
         job = crud.get_job(s, job_id=job_id)
         final = job.status.value if job is not None and job.status.is_final else None

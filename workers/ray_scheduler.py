@@ -36,6 +36,7 @@ class RayScheduler(Scheduler):
         self.settings = absolute_settings(settings)
         self._refs: dict[str, ray.ObjectRef] = {}
         self._started_ray = False
+        self._db: Database | None = None
 
     def start(self) -> None:
         if not ray.is_initialized():
@@ -51,8 +52,7 @@ class RayScheduler(Scheduler):
                 kwargs["resources"] = node_resources(job_slots=self.settings.max_concurrent_jobs)
             ray.init(address=address, **kwargs)
             self._started_ray = True
-        db = Database(self.settings.database_url)
-        with db.session() as s:
+        with self._database().read() as s:
             pending = crud.unfinished_job_ids(s)
         for job_id in pending:
             log.info("resubmitting job %s left unfinished by a previous run", job_id)
@@ -65,16 +65,20 @@ class RayScheduler(Scheduler):
         self._refs[job_id] = run_job_task.options(resources={JOB_SLOT: 1}).remote(job_id, data)
 
     def cancel(self, job_id: str) -> None:
-        # The running pipeline sees the database flag within a second; a task that has not
-        # started yet is dropped from Ray's queue, and the job is marked cancelled here.
-        ref = self._refs.get(job_id)
-        db = Database(self.settings.database_url)
-        with db.session() as s:
+        # Cancellation goes through the database only: the running pipeline sees the flag within
+        # a second, and a job that has not started is marked cancelled here; its Ray task, when
+        # it starts, finds the job final and returns at once. ray.cancel is not used: on a task
+        # that has just started it raises KeyboardInterrupt at an arbitrary point of the worker,
+        # possibly inside a database transaction whose lock then outlives the task.
+        with self._database().session() as s:
             job = crud.get_job(s, job_id=job_id)
             if job is not None and job.status == crud.JobStatus.queued:
-                if ref is not None:
-                    ray.cancel(ref, force=False)
                 crud.finish_job(s, job_id=job_id, status=crud.JobStatus.cancelled)
+
+    def _database(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings.database_url)
+        return self._db
 
     def hardware(self) -> list[dict[str, Any]]:
         profiles: dict[str, list[str]] = {}

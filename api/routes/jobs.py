@@ -114,7 +114,7 @@ def job_events(
     last_event_id: Annotated[int | None, Header()] = None,
 ) -> list[EventPublic] | StreamingResponse:
     """The job's events: a server-sent event stream until the job ends, or a JSON list."""
-    with db.session() as s:
+    with db.read() as s:
         owned_job(s, job_id, user.id)
         if accept is not None and "application/json" in accept and "text/event-stream" not in accept:
             return [event_public(e) for e in crud.list_events(s, job_id=job_id, after_id=after)]

@@ -100,7 +100,7 @@ def predictors(
 def healthz(db: DatabaseDep) -> dict[str, str]:
     """Liveness and database reachability; needs no token."""
     try:
-        with db.session() as s:
+        with db.read() as s:
             s.execute(text("SELECT 1"))
     except StoreError as exc:
         raise HTTPException(

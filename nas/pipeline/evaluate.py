@@ -36,7 +36,7 @@ def measure_subnets(
     for i, arch in enumerate(unique):
         ctx.check_cancel()
         mhash = state.measurement_hash(arch)
-        with ctx.db.session() as s:
+        with ctx.db.read() as s:
             row = crud.get_subnet_by_hash(s, job_id=ctx.job_id, arch_hash=arch.arch_hash)
             cached = {
                 p: crud.get_measurement(

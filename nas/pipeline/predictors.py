@@ -27,7 +27,7 @@ def _make(state: JobState, key: str) -> Predictor:
 
 def shared_latency_data(state: JobState, profile: str) -> tuple[list[Arch], list[float]]:
     """Every subnet of this geometry measured on ``profile`` by any job: the predictor grows with use."""
-    with state.ctx.db.session() as s:
+    with state.ctx.db.read() as s:
         rows = s.execute(
             select(Subnet.arch, Measurement.median_ms, Subnet.measurement_key)
             .join(Measurement, Measurement.arch_hash == Subnet.measurement_key)

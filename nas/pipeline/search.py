@@ -55,7 +55,7 @@ def initial_sample_size(state: JobState) -> int:
 
 def measured_records(state: JobState) -> list[SubnetRecord]:
     """Everything this job has measured so far (read back, measuring nothing new)."""
-    with state.ctx.db.session() as s:
+    with state.ctx.db.read() as s:
         rows = crud.list_subnets(s, job_id=state.ctx.job_id)
         archs = [Arch.from_dict(r.arch) for r in rows if r.accuracy_val is not None]
     return measure_subnets(state, archs, source="sample", stage="measure") if archs else []
@@ -127,7 +127,7 @@ def run_measure(state: JobState) -> None:
         archs.setdefault(arch.arch_hash, arch)
         tries += 1
     records = measure_subnets(state, list(archs.values())[:n], source="sample", stage="measure")
-    with state.ctx.db.session() as s:
+    with state.ctx.db.read() as s:
         done = s.scalar(select(FrontRow.id).where(FrontRow.job_id == state.ctx.job_id, FrontRow.round == 0))
     if done is None:
         save_front(state, records, round_no=0, reference=reference_for(state, records), final=False)
@@ -142,7 +142,7 @@ def reference_for(state: JobState, records: list[SubnetRecord]) -> list[float]:
 
 
 def stored_reference(state: JobState) -> list[float] | None:
-    with state.ctx.db.session() as s:
+    with state.ctx.db.read() as s:
         row = s.scalar(
             select(FrontRow).where(FrontRow.job_id == state.ctx.job_id, FrontRow.round == 0).limit(1)
         )
@@ -160,7 +160,7 @@ def run_search(state: JobState) -> None:
     if spec.search.rounds <= 0:
         return
     records = measured_records(state)
-    with ctx.db.session() as s:
+    with ctx.db.read() as s:
         rounds_done = (
             s.scalar(
                 select(FrontRow.round)
@@ -280,7 +280,7 @@ def run_verify(state: JobState) -> None:
     )
     for rec in verified:
         _save_weights(state, rec)
-    with ctx.db.session() as s:
+    with ctx.db.read() as s:
         predicted = {
             r.arch.arch_hash: row.predicted
             for r in verified

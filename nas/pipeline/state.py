@@ -83,7 +83,7 @@ class JobState:
         return self.space.build_supernet(mean=self.splits.mean, std=self.splits.std)
 
     def latest_checkpoint(self) -> Any | None:
-        with self.ctx.db.session() as s:
+        with self.ctx.db.read() as s:
             rows = crud.list_artifacts(s, job_id=self.ctx.job_id, kind=CHECKPOINT)
             if not rows:
                 return None

@@ -43,17 +43,26 @@ def create_token(s: Session, *, user_id: int) -> str:
     return token
 
 
-def user_for_token(s: Session, *, token: str) -> User | None:
-    """The user a live token belongs to (and marks the token used), or None."""
-    row = s.scalar(
+def live_token(s: Session, *, token: str) -> ApiToken | None:
+    """The stored row of a token that exists and is not revoked, or None."""
+    return s.scalar(
         select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False))
     )
+
+
+def token_touch_due(row: ApiToken) -> bool:
+    """Whether ``row.last_used_at`` is old enough to be written again (at most once a minute)."""
+    return row.last_used_at is None or utcnow() - row.last_used_at > TOKEN_TOUCH_INTERVAL
+
+
+def user_for_token(s: Session, *, token: str) -> User | None:
+    """The user a live token belongs to (and marks the token used), or None."""
+    row = live_token(s, token=token)
     if row is None:
         return None
-    now = utcnow()
     # At most one write a minute per token: every API request authenticates.
-    if row.last_used_at is None or now - row.last_used_at > TOKEN_TOUCH_INTERVAL:
-        row.last_used_at = now
+    if token_touch_due(row):
+        row.last_used_at = utcnow()
     return s.get(User, row.user_id)
 
 

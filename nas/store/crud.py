@@ -13,7 +13,9 @@ from nas.store._accounts import (
     get_or_create_user,
     get_user,
     hash_token,
+    live_token,
     revoke_token,
+    token_touch_due,
     user_for_token,
 )
 from nas.store._artifacts import (
@@ -81,10 +83,12 @@ __all__ = [
     "list_jobs",
     "list_predictors",
     "list_subnets",
+    "live_token",
     "put_measurement",
     "request_cancel",
     "revoke_token",
     "save_front",
+    "token_touch_due",
     "unfinished_job_ids",
     "update_job",
     "upsert_subnet",

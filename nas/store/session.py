@@ -20,6 +20,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 # Optuna's RDB storage shares the database and uses Alembic's default version table itself.
 VERSION_TABLE = "nas_alembic_version"
+# Execution option marking the connections of read-only sessions (see ``Database.read``).
+READ_ONLY_OPTION = "nas_read_only"
 
 
 class StoreError(RuntimeError):
@@ -47,8 +49,12 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: a deferred transaction that later writes can
-        # fail at once with SQLITE_BUSY under WAL, whatever the busy timeout.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # fail at once with SQLITE_BUSY under WAL, whatever the busy timeout. Read-only sessions
+        # begin deferred, so under WAL a reader never waits for a writer (nor blocks one).
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -72,6 +78,9 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -90,6 +99,27 @@ class Database:
             s.rollback()
             raise
         finally:
+            s.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session: never takes SQLite's write lock, so readers never queue behind writers.
+
+        Anything the block adds or changes is discarded, and trying to flush it raises ``StoreError``.
+        """
+        s = self._read_sessions()
+
+        @event.listens_for(s, "before_flush")
+        def _refuse(session: Session, _ctx: Any, _instances: Any) -> None:
+            raise StoreError("a read-only session tried to write; use Database.session() for writes")
+
+        try:
+            yield s
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc}") from exc
+        finally:
+            # close() ends the transaction (the pool rolls it back) and detaches the objects
+            # without expiring them, so what the block loaded stays readable afterwards.
             s.close()
 
     def alembic_config(self) -> Config:

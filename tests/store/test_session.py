@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, Table, text
+from sqlalchemy import Column, Integer, MetaData, Table, select, text
 
-from nas.store import Base, ConstraintError, Database, StoreError, crud
+from nas.store import Base, ConstraintError, Database, StoreError, User, crud
 from nas.store.session import VERSION_TABLE
 
 
@@ -138,3 +139,35 @@ def test_concurrent_writers_on_sqlite_all_commit(tmp_path: Path) -> None:
     with setup.session() as s:
         assert len(crud.list_events(s, job_id=job)) == 60
     setup.dispose()
+
+
+def test_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    # The dashboard and API read while workers write: a held write lock must not stall a read.
+    path = tmp_path / "nas.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    with db.session() as s:
+        crud.create_user(s, name="alice")
+    writer = sqlite3.connect(path, isolation_level=None, timeout=0)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO users (name, created_at) VALUES ('bob', '2026-01-01 00:00:00')")
+    try:
+        with db.read() as s:
+            names = [u.name for u in s.scalars(select(User))]
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert names == ["alice"]  # the committed state, not the writer's uncommitted row
+    db.dispose()
+
+
+def test_read_sessions_refuse_writes_and_keep_loaded_rows(db: Database) -> None:
+    with db.session() as s:
+        crud.create_user(s, name="alice")
+    with pytest.raises(StoreError, match="read-only"), db.read() as s:
+        s.add(User(name="mallory"))
+        s.flush()
+    with db.read() as s:
+        alice = crud.get_user(s, name="alice")
+        assert crud.get_user(s, name="mallory") is None
+    assert alice is not None and alice.name == "alice"  # still readable after the block
