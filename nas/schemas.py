@@ -76,6 +76,9 @@ class TrainingSpec(_Spec):
     label_smoothing: float = Field(default=0.1, ge=0, lt=1)
     num_random_subnets: int = Field(default=2, ge=0, description="random subnets per step (sandwich)")
     distill_weight: float = Field(default=1.0, ge=0, description="in-place distillation from the largest")
+    label_weight: float = Field(
+        default=1.0, ge=0, description="labels' cross-entropy beside the distillation for the other subnets"
+    )
     grad_clip: float | None = Field(default=None, gt=0)
     bn_calibration_images: int = Field(default=2000, ge=1)
 

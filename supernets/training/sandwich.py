@@ -44,6 +44,10 @@ class SandwichTrainer(Trainer):
             out = self.forward(arch, x)
             if self.config.uses_distillation:
                 child = self.config.distill_weight * soft_cross_entropy(out, teacher)
+                if self.config.label_weight > 0:
+                    child = child + self.config.label_weight * F.cross_entropy(
+                        out, y, label_smoothing=self.config.label_smoothing
+                    )
             else:
                 child = F.cross_entropy(out, y)
             (weight * child).backward()

@@ -151,3 +151,27 @@ def test_training_learns_and_bn_recalibration_matters(tiny_space: OfaMbv3Space, 
     print(f"smallest subnet: {stale:.3f} with the supernet's BN statistics, {fresh:.3f} recalibrated")
     assert fresh > 0.3
     assert fresh >= stale + 0.05
+
+
+def test_subnets_learn_from_labels_beside_the_teacher(tiny_space: OfaMbv3Space, fmnist: Data) -> None:
+    # label_weight adds exactly the smallest subnet's label loss to the sandwich step's gradient.
+    x, y = fmnist[0][:32], fmnist[1][:32]
+    grads = {}
+    for weight in (0.0, 1.0):
+        config = TrainConfig(epochs=1, batch_size=32, num_random_subnets=0, label_weight=weight)
+        trainer = _trainer("sandwich", tiny_space, config, seed=0, init_seed=0)
+        trainer.supernet.train()
+        trainer.train_step(x, y)
+        grads[weight] = {
+            n: p.grad.clone() for n, p in trainer.supernet.named_parameters() if p.grad is not None
+        }
+    reference = _trainer("sandwich", tiny_space, TrainConfig(epochs=1), seed=0, init_seed=0)
+    reference.supernet.train()
+    out = reference.forward(tiny_space.smallest(), x)
+    torch.nn.functional.cross_entropy(out, y, label_smoothing=0.1).backward()
+    label_grads = {n: p.grad for n, p in reference.supernet.named_parameters() if p.grad is not None}
+    assert label_grads and set(label_grads) <= set(grads[1.0])
+    for name, g in label_grads.items():
+        torch.testing.assert_close(grads[1.0][name] - grads[0.0][name], g, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="label_weight"):
+        TrainConfig(label_weight=-1)
