@@ -26,6 +26,7 @@ from torch import nn
 from bench.common import write_report
 from kernels import BlockConfig, BlockCost, ConvBNAct, InceptionDWConv, get_block, list_blocks
 from kernels.compiled import compile_deploy, deploy, to_channels_last
+from kernels.inception_dw import MERGE_MAX_PIXELS
 
 NAME = "kernels"
 THREADS = 1
@@ -374,9 +375,11 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
         "mode. "
         f"A small depthwise conv call costs {peaks['small_depthwise_call_us']:.0f} us here against "
         f"{peaks['small_pointwise_call_us']:.0f} us for a 1x1 conv of similar size, so at batch 1 on "
-        "7x7..14x14 maps latency follows the number of depthwise calls, not FLOPs: the Inception mixer "
-        "makes three (square, wide, tall), a 7x7 depthwise one, and BatchNorm folding saves little next "
-        "to them. "
+        "7x7..14x14 maps latency follows the number of depthwise calls, not FLOPs: the Inception mixer's "
+        "training form makes three (square, wide, tall), a 7x7 depthwise one. The Inception deploy form "
+        f"therefore runs inputs of up to {MERGE_MAX_PIXELS} pixels (batch x H x W) as one depthwise call "
+        "with a merged k x k kernel (about 10x the multiply-adds of the branches) and larger inputs on "
+        "the three branches; its FLOP counts here are the branches'. "
         + (
             "Quick mode: fewer shapes, ImageNet stage at batch 1 only, torch.compile on the first shape only."
             if quick

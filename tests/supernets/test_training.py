@@ -175,3 +175,18 @@ def test_subnets_learn_from_labels_beside_the_teacher(tiny_space: OfaMbv3Space, 
         torch.testing.assert_close(grads[1.0][name] - grads[0.0][name], g, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="label_weight"):
         TrainConfig(label_weight=-1)
+
+
+def test_deps_trains_the_full_model_alone_first(tiny_space: OfaMbv3Space, fmnist: Data) -> None:
+    config = TrainConfig(epochs=12, batch_size=64, deps_full_fraction=0.5)
+    trainer = _trainer("deps", tiny_space, config, seed=0, init_seed=0)
+    # Residual blocks start as the identity, as in sandwich training.
+    gammas = [m.project_bn.weight for m in trainer.supernet.modules() if getattr(m, "has_residual", False)]
+    assert gammas and all(bool((g == 0).all()) for g in gammas)
+    for _ in range(5):  # steps 1-5 of 12, the first 6 full-only
+        trainer.train_epoch(fmnist[0][:64], fmnist[1][:64])
+        # The largest subnet at the largest resolution; no smaller kernel or subnet was touched.
+        assert trainer.supernet.active_arch == tiny_space.largest()
+    assert trainer.full_steps == 6
+    transforms = [p for n, p in trainer.supernet.named_parameters() if "kernel_transforms" in n]
+    assert transforms and all(p.grad is None for p in transforms)
