@@ -94,3 +94,6 @@ class RayScheduler(Scheduler):
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
         self._started_ray = False
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
