@@ -34,7 +34,6 @@ class RayScheduler(Scheduler):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = absolute_settings(settings)
-        self._refs: dict[str, ray.ObjectRef] = {}
         self._started_ray = False
         self._db: Database | None = None
 
@@ -62,7 +61,8 @@ class RayScheduler(Scheduler):
         from workers.tasks import run_job_task
 
         data = self.settings.model_dump(mode="json")
-        self._refs[job_id] = run_job_task.options(resources={JOB_SLOT: 1}).remote(job_id, data)
+        # The task reports into the database; its return value is never awaited.
+        run_job_task.options(resources={JOB_SLOT: 1}).remote(job_id, data)
 
     def cancel(self, job_id: str) -> None:
         # Cancellation goes through the database only: the running pipeline sees the flag within

@@ -57,6 +57,10 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _refuse_writes(_session: Session, _ctx: Any, _instances: Any) -> None:
+    raise StoreError("a read-only session tried to write; use Database.session() for writes")
+
+
 class Database:
     """One database URL (SQLite file or PostgreSQL); hands out sessions that commit or roll back."""
 
@@ -81,6 +85,7 @@ class Database:
         self._read_sessions = sessionmaker(
             self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
         )
+        event.listen(self._read_sessions, "before_flush", _refuse_writes)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -108,11 +113,6 @@ class Database:
         Anything the block adds or changes is discarded, and trying to flush it raises ``StoreError``.
         """
         s = self._read_sessions()
-
-        @event.listens_for(s, "before_flush")
-        def _refuse(session: Session, _ctx: Any, _instances: Any) -> None:
-            raise StoreError("a read-only session tried to write; use Database.session() for writes")
-
         try:
             yield s
         except SQLAlchemyError as exc:
