@@ -6,10 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, status
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.guard import BodyGuard, finite
 from api.routes import artifacts, jobs, meta, subnets
 from nas.artifacts import ArtifactStore
 from nas.settings import Settings, get_settings
@@ -51,12 +54,24 @@ def create_app(settings: Settings | None = None, *, scheduler: Scheduler | None 
         description="Once-for-all neural architecture search: submit jobs, follow them, download subnets.",
         lifespan=lifespan,
     )
+    limits = (settings if settings is not None else get_settings()).limits
+    app.add_middleware(BodyGuard, max_bytes=limits.body_bytes)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     for module in (jobs, subnets, artifacts, meta):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(meta.public_router, prefix=API_PREFIX)
     app.include_router(meta.public_router)
     _mount_dashboard(app)
     return app
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, with any non-finite number in the echoed input written as text (JSON has none)."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={"detail": finite(jsonable_encoder(exc.errors()))},
+    )
 
 
 def _mount_dashboard(app: FastAPI) -> None:

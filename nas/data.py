@@ -13,6 +13,8 @@ import fsspec
 import numpy as np
 import torch
 
+from nas.sources import SourceError, SourcePolicy, check_source
+
 FASHION_MNIST_FILES = {
     "train_x": "train-images-idx3-ubyte.gz",
     "train_y": "train-labels-idx1-ubyte.gz",
@@ -31,6 +33,10 @@ FASHION_MNIST_CLASSES = (
     "bag",
     "ankle boot",
 )
+
+
+# Built-in datasets and their geometry (channels, classes, image size), known without reading them.
+BUILTIN_SHAPES: dict[str, tuple[int, int, int]] = {"fashion-mnist": (1, 10, 28)}
 
 
 class DatasetError(ValueError):
@@ -97,8 +103,8 @@ def _to_images(x: np.ndarray) -> torch.Tensor:
 
 
 def _load_builtin(name: str, data_dir: Path) -> tuple[dict[str, np.ndarray], str, tuple[str, ...]]:
-    if name != "fashion-mnist":
-        raise DatasetError(f"unknown built-in dataset {name!r}; available: fashion-mnist")
+    if name not in BUILTIN_SHAPES:
+        raise DatasetError(f"unknown built-in dataset {name!r}; available: {', '.join(BUILTIN_SHAPES)}")
     folder = data_dir / "fashion-mnist"
     h = hashlib.sha256()
     arrays: dict[str, np.ndarray] = {}
@@ -115,12 +121,24 @@ def _load_builtin(name: str, data_dir: Path) -> tuple[dict[str, np.ndarray], str
     return arrays, h.hexdigest(), FASHION_MNIST_CLASSES
 
 
-def _load_npz(uri: str) -> tuple[dict[str, np.ndarray], str, tuple[str, ...]]:
+def read_source(uri: str, policy: SourcePolicy) -> bytes:
+    """The bytes of a dataset file the policy allows, never more than ``policy.max_bytes``."""
     try:
-        with fsspec.open(uri, "rb") as f:
-            raw = f.read()
+        target = check_source(uri, policy, want="file")
+    except SourceError as exc:
+        raise DatasetError(str(exc)) from exc
+    try:
+        with fsspec.open(target, "rb") as f:
+            raw: bytes = f.read(policy.max_bytes + 1)
     except (OSError, ValueError) as exc:
         raise DatasetError(f"cannot read npz dataset {uri!r}: {exc}") from exc
+    if len(raw) > policy.max_bytes:
+        raise DatasetError(f"dataset {uri!r} is larger than the limit of {policy.max_bytes} bytes")
+    return raw
+
+
+def _load_npz(uri: str, policy: SourcePolicy) -> tuple[dict[str, np.ndarray], str, tuple[str, ...]]:
+    raw = read_source(uri, policy)
     import io
 
     with np.load(io.BytesIO(raw)) as npz:
@@ -136,22 +154,29 @@ def _load_npz(uri: str) -> tuple[dict[str, np.ndarray], str, tuple[str, ...]]:
 
 
 def load_dataset(
-    spec: dict[str, Any], *, data_dir: Path, seed: int, val_fraction: float = 0.1
+    spec: dict[str, Any],
+    *,
+    data_dir: Path,
+    seed: int,
+    val_fraction: float = 0.1,
+    sources: SourcePolicy | None = None,
 ) -> DatasetSplits:
     """Load the dataset a job spec names and split it, reproducibly for a given seed.
 
     Built-in Fashion-MNIST keeps its official test set; the validation split is a
     seeded ``val_fraction`` of the training images. ``spec["limit"]`` caps the
-    number of images in every split (for small jobs).
+    number of images in every split (for small jobs). A dataset URI must pass ``sources``
+    (default: local files under ``data_dir`` only; the service passes its settings' policy).
     """
     kind = spec.get("kind", "builtin")
+    policy = sources if sources is not None else SourcePolicy.local(data_dir)
     if kind == "builtin":
         arrays, digest, classes = _load_builtin(str(spec.get("name")), data_dir)
         train_x, train_y = arrays["train_x"], arrays["train_y"]
         test_x, test_y = arrays["test_x"], arrays["test_y"]
         name = str(spec.get("name"))
     elif kind == "npz":
-        arrays, digest, classes = _load_npz(str(spec.get("uri")))
+        arrays, digest, classes = _load_npz(str(spec.get("uri")), policy)
         x, y = arrays["all_x"], arrays["all_y"]
         perm = np.random.default_rng(seed).permutation(len(x))
         n_test = max(1, round(len(x) * 0.15))
@@ -184,3 +209,45 @@ def load_dataset(
         class_names=classes,
         sha256=split_id,
     )
+
+
+def npz_geometry(uri: str, policy: SourcePolicy) -> tuple[int, int, int]:
+    """(channels, classes, image size) of an ``.npz`` dataset, from the array headers and labels only.
+
+    The images are not read: ``x``'s shape and dtype come from its ``.npy`` header.
+    """
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    try:
+        target = check_source(uri, policy, want="file")
+    except SourceError as exc:
+        raise DatasetError(str(exc)) from exc
+    try:
+        with fsspec.open(target, "rb") as f, zipfile.ZipFile(f) as zf:
+            names = set(zf.namelist())
+            if "x.npy" not in names or "y.npy" not in names:
+                raise DatasetError(
+                    f"npz dataset {uri!r} needs arrays 'x' (uint8 N,H,W[,C]) and 'y' (int labels)"
+                )
+            with zf.open("x.npy") as xf:
+                version = npy.read_magic(xf)
+                read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+                shape, _, dtype = read_header(xf)
+            with zf.open("y.npy") as yf:
+                y = npy.read_array(yf, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, DatasetError):
+            raise
+        raise DatasetError(f"cannot read npz dataset {uri!r}: {exc}") from exc
+    if np.dtype(dtype) != np.uint8:
+        raise DatasetError(f"npz 'x' must be uint8 images, got {np.dtype(dtype)}")
+    if len(shape) not in (3, 4) or 0 in shape:
+        raise DatasetError(f"npz 'x' must have shape (N, H, W) or (N, H, W, C), got {shape}")
+    if y.ndim != 1 or len(y) != shape[0] or not np.issubdtype(y.dtype, np.integer) or len(y) == 0:
+        raise DatasetError(f"npz 'y' must hold one integer label per image ({shape[0]}), got {y.shape}")
+    if int(y.min()) < 0:
+        raise DatasetError("npz 'y' labels must be >= 0")
+    channels = 1 if len(shape) == 3 else int(shape[3])
+    return channels, int(y.max()) + 1, int(shape[2])

@@ -246,8 +246,12 @@ def export_subnet(
 
 def _input_shape(spec: dict[str, Any], settings: Settings) -> tuple[int, int, int]:
     from nas.data import load_dataset
+    from nas.sources import SourcePolicy
 
     splits = load_dataset(
-        {**spec["dataset"], "limit": 1}, data_dir=settings.data_dir, seed=int(spec.get("seed", 0))
+        {**spec["dataset"], "limit": 1},
+        data_dir=settings.data_dir,
+        seed=int(spec.get("seed", 0)),
+        sources=SourcePolicy.from_settings(settings),
     )
     return (splits.channels, splits.image_size, splits.image_size)

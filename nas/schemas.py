@@ -12,6 +12,10 @@ HARDWARE_PROFILES = ("cpu-fp32", "cpu-int8", "cuda-fp32", "cuda-fp16")
 METRICS = ("accuracy", "latency_ms", "params", "flops")
 # Metrics measured per hardware profile; the others are properties of the architecture.
 HARDWARE_METRICS = ("latency_ms",)
+# Hard ceilings of the schema itself; the service's own (lower, configurable) limits are
+# ``nas.settings.Limits``, checked at submission.
+MAX_SEED = 2**63 - 1
+MAX_LIST = 1024
 
 
 class JobStatus(enum.StrEnum):
@@ -29,18 +33,20 @@ class JobStatus(enum.StrEnum):
 
 
 class _Spec(BaseModel):
-    """Spec parts reject unknown keys so that typos are caught at submission."""
+    """Spec parts reject unknown keys so that typos are caught at submission, and NaN or infinities."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DatasetSpec(_Spec):
     """Where the images come from: a built-in set, an ``.npz`` file, or a folder of class folders."""
 
     kind: Literal["builtin", "npz", "image-folder"] = "builtin"
-    name: str | None = None
-    uri: str | None = None
-    limit: int | None = Field(default=None, ge=1, description="cap on images per split (tiny jobs, tests)")
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    uri: str | None = Field(default=None, min_length=1, max_length=4096)
+    limit: int | None = Field(
+        default=None, ge=1, le=2**31, description="cap on images per split (tiny jobs, tests)"
+    )
 
     @model_validator(mode="after")
     def _source_named(self) -> DatasetSpec:
@@ -54,9 +60,9 @@ class DatasetSpec(_Spec):
 class SearchSpaceSpec(BaseModel):
     """The family and its choices; fields other than ``family`` are validated by the family itself."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
-    family: str = Field(min_length=1)
+    family: str = Field(min_length=1, max_length=64)
 
     def options(self) -> dict[str, Any]:
         """The family's own settings (everything but ``family``)."""
@@ -67,20 +73,27 @@ class TrainingSpec(_Spec):
     """How the supernet is trained; knobs not given keep the trainer's defaults."""
 
     schedule: Literal["sandwich", "progressive-shrinking", "deps", "standalone"] = "sandwich"
-    epochs: int = Field(default=30, ge=1)
-    batch_size: int = Field(default=256, ge=1)
-    lr: float = Field(default=0.1, gt=0)
+    epochs: int = Field(default=30, ge=1, le=100_000)
+    batch_size: int = Field(default=256, ge=1, le=1 << 20)
+    lr: float = Field(default=0.1, gt=0, le=100)
     momentum: float = Field(default=0.9, ge=0, lt=1)
-    weight_decay: float = Field(default=3e-5, ge=0)
-    warmup_epochs: int = Field(default=0, ge=0)
+    weight_decay: float = Field(default=3e-5, ge=0, le=10)
+    warmup_epochs: int = Field(default=0, ge=0, le=100_000)
     label_smoothing: float = Field(default=0.1, ge=0, lt=1)
-    num_random_subnets: int = Field(default=2, ge=0, description="random subnets per step (sandwich)")
-    distill_weight: float = Field(default=1.0, ge=0, description="in-place distillation from the largest")
-    label_weight: float = Field(
-        default=1.0, ge=0, description="labels' cross-entropy beside the distillation for the other subnets"
+    num_random_subnets: int = Field(
+        default=2, ge=0, le=1024, description="random subnets per step (sandwich)"
     )
-    grad_clip: float | None = Field(default=None, gt=0)
-    bn_calibration_images: int = Field(default=2000, ge=1)
+    distill_weight: float = Field(
+        default=1.0, ge=0, le=1000, description="in-place distillation from the largest"
+    )
+    label_weight: float = Field(
+        default=1.0,
+        ge=0,
+        le=1000,
+        description="labels' cross-entropy beside the distillation for the other subnets",
+    )
+    grad_clip: float | None = Field(default=None, gt=0, le=1e6)
+    bn_calibration_images: int = Field(default=2000, ge=1, le=1 << 24)
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> TrainingSpec:
@@ -96,7 +109,7 @@ class ObjectiveSpec(_Spec):
 
     metric: Literal["accuracy", "latency_ms", "params", "flops"]
     goal: Literal["max", "min"]
-    hardware: str | None = None
+    hardware: str | None = Field(default=None, max_length=32)
 
     @property
     def key(self) -> str:
@@ -108,7 +121,7 @@ class ConstraintSpec(_Spec):
     """A bound a subnet on the front must satisfy."""
 
     metric: Literal["accuracy", "latency_ms", "params", "flops"]
-    hardware: str | None = None
+    hardware: str | None = Field(default=None, max_length=32)
     max: float | None = None
     min: float | None = None
 
@@ -129,7 +142,7 @@ class TargetSpec(_Spec):
     """
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
-    constraints: list[ConstraintSpec] = Field(min_length=1)
+    constraints: list[ConstraintSpec] = Field(min_length=1, max_length=MAX_LIST)
 
 
 class SearchSpec(_Spec):
@@ -139,12 +152,16 @@ class SearchSpec(_Spec):
     engine: Literal["optuna", "vectorised"] = Field(
         default="optuna", description="'vectorised' runs NSGA-II on arrays, much faster than Optuna's trials"
     )
-    measure_budget: int = Field(default=200, ge=1, description="real measurements, initial sample included")
-    rounds: int = Field(
-        default=4, ge=0, description="search-measure-refit rounds (0: the initial sample only)"
+    measure_budget: int = Field(
+        default=200, ge=1, le=1 << 24, description="real measurements, initial sample included"
     )
-    population: int = Field(default=64, ge=2)
-    generations: int = Field(default=10, ge=1, description="generations per round on the predictors")
+    rounds: int = Field(
+        default=4, ge=0, le=10_000, description="search-measure-refit rounds (0: the initial sample only)"
+    )
+    population: int = Field(default=64, ge=2, le=1 << 20)
+    generations: int = Field(
+        default=10, ge=1, le=100_000, description="generations per round on the predictors"
+    )
 
     @model_validator(mode="after")
     def _engine_fits(self) -> SearchSpec:
@@ -164,15 +181,18 @@ class JobSpec(_Spec):
     dataset: DatasetSpec
     search_space: SearchSpaceSpec
     training: TrainingSpec = Field(default_factory=TrainingSpec)
-    hardware: list[str] = Field(default_factory=lambda: ["cpu-fp32"], min_length=1)
-    objectives: list[ObjectiveSpec] = Field(min_length=1)
-    constraints: list[ConstraintSpec] = Field(default_factory=list)
+    hardware: list[str] = Field(
+        default_factory=lambda: ["cpu-fp32"], min_length=1, max_length=len(HARDWARE_PROFILES)
+    )
+    objectives: list[ObjectiveSpec] = Field(min_length=1, max_length=64)
+    constraints: list[ConstraintSpec] = Field(default_factory=list, max_length=MAX_LIST)
     targets: list[TargetSpec] = Field(
         default_factory=list,
+        max_length=MAX_LIST,
         description="extra fronts under their own constraints, e.g. latency budgets 1, 2 and 4 ms",
     )
     search: SearchSpec = Field(default_factory=SearchSpec)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
     @field_validator("hardware")
     @classmethod

@@ -6,18 +6,55 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Limits(BaseModel):
+    """Upper bounds on what one job may ask for, checked at submission (``NAS_LIMITS__EPOCHS=50``...)."""
+
+    epochs: int = Field(default=1000, ge=1)
+    batch_size: int = Field(default=8192, ge=1)
+    warmup_epochs: int = Field(default=100, ge=0)
+    num_random_subnets: int = Field(default=64, ge=0)
+    bn_calibration_images: int = Field(default=100_000, ge=1)
+    population: int = Field(default=4096, ge=4)
+    generations: int = Field(default=1000, ge=1)
+    rounds: int = Field(default=100, ge=0)
+    measure_budget: int = Field(default=20_000, ge=1)
+    objectives: int = Field(default=8, ge=2)
+    constraints: int = Field(default=32, ge=0)
+    targets: int = Field(default=32, ge=0)
+    constraints_per_target: int = Field(default=16, ge=1)
+    dataset_limit: int = Field(default=10_000_000, ge=1)
+    name_length: int = Field(default=200, ge=1, le=200, description="job names (the column holds 200)")
+    space_choices: int = Field(default=16, ge=1, description="entries of one search_space choice list")
+    space_stages: int = Field(default=16, ge=1)
+    space_int: int = Field(default=4096, ge=1, description="largest integer in the family's options")
+    body_bytes: int = Field(default=1 << 20, ge=1024, description="largest request body")
+    dataset_bytes: int = Field(default=4 << 30, ge=1, description="largest dataset file a job may name")
 
 
 class Settings(BaseSettings):
     """Where the service keeps its state and how it schedules work."""
 
-    model_config = SettingsConfigDict(env_prefix="NAS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="NAS_", extra="ignore", env_nested_delimiter="__")
 
     database_url: str = Field(default="sqlite:///./var/nas.db", description="SQLAlchemy URL")
     artifact_root: str = Field(default="./var/artifacts", description="fsspec URL or local directory")
     data_dir: Path = Field(default=Path("/usr/share/datasets"), description="where built-in datasets live")
+    upload_dir: Path = Field(
+        default=Path("./var/data"), description="a data root for users' own datasets (npz files, folders)"
+    )
+    data_roots: list[Path] = Field(
+        default_factory=list, description="more folders a dataset path may point into (JSON list)"
+    )
+    dataset_schemes: list[str] = Field(
+        default_factory=lambda: ["file"],
+        description="URL schemes a dataset URI may use; default local files only "
+        '(e.g. \'["file", "s3"]\'; chained URLs need every scheme of the chain)',
+    )
+    limits: Limits = Field(default_factory=Limits)
     scheduler: Literal["ray", "none"] = Field(
         default="ray",
         description="'ray' runs jobs on Ray (embedded local Ray unless RAY_ADDRESS is set); "

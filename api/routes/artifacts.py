@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import StreamingResponse
 
 from api.deps import ArtifactStoreDep, CurrentUser, SessionDep
+from api.params import ArtifactId
 from nas.artifacts import ArtifactStore
 from nas.store import crud
 
@@ -23,7 +24,7 @@ def _chunks(store: ArtifactStore, uri: str) -> Iterator[bytes]:
 
 @router.get("/{artifact_id}", response_class=StreamingResponse)
 def download_artifact(
-    artifact_id: str, s: SessionDep, user: CurrentUser, store: ArtifactStoreDep
+    artifact_id: ArtifactId, s: SessionDep, user: CurrentUser, store: ArtifactStoreDep
 ) -> StreamingResponse:
     """The artifact's bytes; ``X-Content-SHA256`` carries the checksum to verify them against."""
     art = crud.get_artifact(s, artifact_id=artifact_id, owner_id=user.id)

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentUser, DatabaseDep, SchedulerDep, SessionDep
+from api.deps import CurrentUser, DatabaseDep, SchedulerDep, SessionDep, SettingsDep
+from api.params import MAX_ID, JobId
 from api.public import event_public, job_public
 from api.sse import stream_events
+from api.validation import check_submission
 from nas.schemas import EventPublic, JobList, JobPublic, JobSpec, JobStatus
 from nas.store import Job, crud
 
@@ -27,29 +29,12 @@ def owned_job(s: Session, job_id: str, user_id: int) -> Job:
     return job
 
 
-def check_family(spec: JobSpec) -> None:
-    """422 unless the search-space family is registered (the family checks its own options when run)."""
-    import supernets  # imports torch: only when a job is submitted
-
-    families = supernets.list_families()
-    if spec.search_space.family not in families:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[
-                {
-                    "loc": ["body", "search_space", "family"],
-                    "msg": f"unknown search_space.family {spec.search_space.family!r}; "
-                    f"available: {', '.join(families) or 'none'}",
-                    "type": "value_error",
-                }
-            ],
-        )
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
-def submit_job(spec: JobSpec, user: CurrentUser, db: DatabaseDep, scheduler: SchedulerDep) -> JobPublic:
-    """Queue a search job and hand it to the scheduler."""
-    check_family(spec)
+def submit_job(
+    spec: JobSpec, user: CurrentUser, db: DatabaseDep, scheduler: SchedulerDep, settings: SettingsDep
+) -> JobPublic:
+    """Queue a search job and hand it to the scheduler (after every check that can be made here)."""
+    check_submission(spec, settings)
     with db.session() as s:
         job = crud.create_job(s, owner_id=user.id, name=spec.name, spec=spec.model_dump(mode="json"))
         crud.add_event(s, job_id=job.id, kind="status", payload={"status": JobStatus.queued.value})
@@ -72,7 +57,7 @@ def list_jobs(
     user: CurrentUser,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> JobList:
     rows = crud.list_jobs(s, owner_id=user.id, status=status_, limit=limit, offset=offset)
     return JobList(
@@ -81,12 +66,12 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic)
-def get_job(job_id: str, s: SessionDep, user: CurrentUser) -> JobPublic:
+def get_job(job_id: JobId, s: SessionDep, user: CurrentUser) -> JobPublic:
     return job_public(owned_job(s, job_id, user.id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic)
-def cancel_job(job_id: str, user: CurrentUser, db: DatabaseDep, scheduler: SchedulerDep) -> JobPublic:
+def cancel_job(job_id: JobId, user: CurrentUser, db: DatabaseDep, scheduler: SchedulerDep) -> JobPublic:
     """Ask the job to stop; it ends 'cancelled' and keeps what it finished."""
     with db.session() as s:
         job = crud.request_cancel(s, job_id=job_id, owner_id=user.id)
@@ -105,13 +90,13 @@ def cancel_job(job_id: str, user: CurrentUser, db: DatabaseDep, scheduler: Sched
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream, or JSON on request"}},
 )
 def job_events(
-    job_id: str,
+    job_id: JobId,
     request: Request,
     user: CurrentUser,
     db: DatabaseDep,
-    after: Annotated[int, Query(ge=0, description="only events with a larger id")] = 0,
-    accept: Annotated[str | None, Header()] = None,
-    last_event_id: Annotated[int | None, Header()] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="only events with a larger id")] = 0,
+    accept: Annotated[str | None, Header(max_length=1000)] = None,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_ID)] = None,
 ) -> list[EventPublic] | StreamingResponse:
     """The job's events: a server-sent event stream until the job ends, or a JSON list."""
     with db.read() as s:

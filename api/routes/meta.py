@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -87,9 +87,9 @@ def hardware(user: CurrentUser, scheduler: SchedulerDep) -> list[HardwareProfile
 def predictors(
     s: SessionDep,
     user: CurrentUser,
-    kind: str | None = None,
-    target: str | None = None,
-    job_id: str | None = None,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    target: Annotated[str | None, Query(max_length=200)] = None,
+    job_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[PredictorPublic]:
     """Fitted predictors of the user's jobs and shared ones, newest first, with their quality metrics."""
     rows = crud.list_predictors(s, kind=kind, target=target, job_id=job_id, owner_id=user.id)

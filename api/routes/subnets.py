@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from api.deps import ArtifactStoreDep, CurrentUser, DatabaseDep, SessionDep, SettingsDep
+from api.params import JobId, SubnetId
 from api.public import artifact_public, pareto_public, subnets_public
 from api.routes.jobs import owned_job
 from nas.schemas import ArtifactPublic, ParetoPublic, SubnetPublic
@@ -16,18 +17,19 @@ router = APIRouter(prefix="/jobs/{job_id}", tags=["subnets"])
 
 
 @router.get("/subnets", response_model=list[SubnetPublic])
-def list_subnets(job_id: str, s: SessionDep, user: CurrentUser) -> list[SubnetPublic]:
+def list_subnets(job_id: JobId, s: SessionDep, user: CurrentUser) -> list[SubnetPublic]:
     """Every subnet the job measured, with its latency per hardware profile."""
     return subnets_public(s, job=owned_job(s, job_id, user.id))
 
 
 @router.get("/pareto", response_model=ParetoPublic)
 def get_pareto(
-    job_id: str,
+    job_id: JobId,
     s: SessionDep,
     user: CurrentUser,
     target: Annotated[
-        str | None, Query(description="a target named in the job spec; omitted: the job's own front")
+        str | None,
+        Query(max_length=64, description="a target named in the job spec; omitted: the job's own front"),
     ] = None,
 ) -> ParetoPublic:
     """The latest Pareto front (the verified one once the job finished) and its hypervolume history."""
@@ -50,8 +52,8 @@ def get_pareto(
     "/subnets/{subnet_id}/export", response_model=ArtifactPublic, status_code=status.HTTP_201_CREATED
 )
 def export_subnet(
-    job_id: str,
-    subnet_id: int,
+    job_id: JobId,
+    subnet_id: SubnetId,
     user: CurrentUser,
     db: DatabaseDep,
     store: ArtifactStoreDep,

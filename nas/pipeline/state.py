@@ -12,6 +12,7 @@ import torch
 
 from nas.data import DatasetSplits, load_dataset
 from nas.pipeline.context import JobContext
+from nas.sources import SourcePolicy
 from nas.store import crud
 from supernets import Arch, SearchSpace, Supernet, make_space
 
@@ -54,7 +55,10 @@ class JobState:
     @cached_property
     def splits(self) -> DatasetSplits:
         return load_dataset(
-            self.ctx.spec.dataset.model_dump(), data_dir=self.ctx.settings.data_dir, seed=self.ctx.spec.seed
+            self.ctx.spec.dataset.model_dump(),
+            data_dir=self.ctx.settings.data_dir,
+            seed=self.ctx.spec.seed,
+            sources=SourcePolicy.from_settings(self.ctx.settings),
         )
 
     @cached_property
