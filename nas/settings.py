@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     ray_num_cpus: int | None = Field(default=None, description="CPUs for the embedded Ray (default: all)")
+    ray_temp_dir: Path | None = Field(
+        default=None, description="Ray's temp folder for the embedded Ray (default: Ray's, /tmp/ray)"
+    )
     max_concurrent_jobs: int = Field(default=1, ge=1, description="jobs trained at once per node")
     train_threads: int = Field(default=0, ge=0, description="torch threads for training (0: all cores)")
 

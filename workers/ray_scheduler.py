@@ -26,7 +26,48 @@ def absolute_settings(settings: Settings) -> Settings:
         update["database_url"] = prefix + str(Path(url[len(prefix) :]).resolve())
     if "://" not in settings.artifact_root:
         update["artifact_root"] = str(Path(settings.artifact_root).resolve())
+    update["upload_dir"] = settings.upload_dir.resolve()  # dataset paths are checked against it
     return settings.model_copy(update=update)
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def init_ray(settings: Settings) -> None:
+    """Join the cluster named by ``RAY_ADDRESS``, or start a Ray of our own bound to 127.0.0.1.
+
+    The embedded Ray never looks for an existing one (``address="local"``), so a stale record of
+    a killed head in Ray's temp folder cannot make start-up fail, and it exposes no cluster port:
+    its node address is the loopback. Ray resolves 127.0.0.1 to the machine's network address
+    unless clustering is off (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read when ray is imported),
+    so that switch is set for the start-up here and for the Ray processes it spawns.
+    """
+    common: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False, "configure_logging": False}
+    address = os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        ray.init(address=address, **common)
+        return
+    from ray._private import ray_constants
+
+    switch = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+    saved_env, saved_flag = os.environ.get(switch), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[switch] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(
+            address="local",
+            _node_ip_address=LOOPBACK,
+            _temp_dir=str(Path(settings.ray_temp_dir).resolve()) if settings.ray_temp_dir else None,
+            num_cpus=settings.ray_num_cpus or os.cpu_count(),
+            resources=node_resources(job_slots=settings.max_concurrent_jobs),
+            **common,
+        )
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(switch, None)
+        else:
+            os.environ[switch] = saved_env
 
 
 class RayScheduler(Scheduler):
@@ -39,17 +80,7 @@ class RayScheduler(Scheduler):
 
     def start(self) -> None:
         if not ray.is_initialized():
-            address = os.environ.get("RAY_ADDRESS") or None
-            kwargs: dict[str, Any] = {
-                "ignore_reinit_error": True,
-                "log_to_driver": False,
-                "include_dashboard": False,
-                "configure_logging": False,
-            }
-            if address is None:
-                kwargs["num_cpus"] = self.settings.ray_num_cpus or os.cpu_count()
-                kwargs["resources"] = node_resources(job_slots=self.settings.max_concurrent_jobs)
-            ray.init(address=address, **kwargs)
+            init_ray(self.settings)
             self._started_ray = True
         with self._database().read() as s:
             pending = crud.unfinished_job_ids(s)
