@@ -120,6 +120,29 @@ def token_create(
     typer.echo(token)
 
 
+@token_app.command("revoke")
+def token_revoke(
+    token: Annotated[str, typer.Argument(help="the token to revoke (as `nas token create` printed it)")],
+) -> None:
+    """Revoke an API token: every later request with it is refused (401)."""
+    from nas.settings import Settings
+    from nas.store import Database, crud
+
+    db = Database(Settings().database_url)
+    db.upgrade()
+    with db.session() as s:
+        found = crud.revoke_token(s, token=token.strip())
+    db.dispose()
+    if not found:
+        console.print(
+            "[red]no such token:[/red] check that it was copied whole and NAS_DATABASE_URL is right"
+        )
+        raise typer.Exit(1)
+    if token_file().is_file() and token_file().read_text().strip() == token.strip():
+        token_file().unlink()
+    typer.echo("revoked")
+
+
 def _load_spec(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())

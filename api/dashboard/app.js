@@ -54,6 +54,13 @@
     banner.textContent = err ? err.message || String(err) : "";
   }
 
+  /** An informational line above the page (e.g. a link's token that was not used); null hides it. */
+  function showNotice(text) {
+    const banner = $("notice-banner");
+    banner.hidden = !text;
+    banner.textContent = text || "";
+  }
+
   // ---------------------------------------------------------------- routing
 
   function stopPolling() {
@@ -75,7 +82,9 @@
   function route() {
     stopPolling();
     showError(null);
-    state.token = state.token || Client.readToken();
+    const { token, notice } = Client.readToken(state.token);
+    state.token = token;
+    showNotice(notice);
     if (!state.token) {
       show("token-view");
       $("crumbs").textContent = "";

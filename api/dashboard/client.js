@@ -13,23 +13,36 @@ window.NasClient = (() => {
   }
 
   /**
-   * The token from `#token=...[&job=ID]` (what `make run` prints; saved for later, then dropped from the
-   * address bar), else the saved one; null when there is none.
+   * The token a link carries in `#token=...[&job=ID]` (what `make run` prints), dropped from the address
+   * bar, where it would be bookmarked or shared by accident; null when the link has none.
    */
-  function readToken() {
+  function linkToken() {
     const hash = location.hash.replace(/^#/, "");
-    if (hash.includes("token=")) {
-      const params = new URLSearchParams(hash.replace(/^\/?\??/, ""));
-      const token = params.get("token");
-      if (token) {
-        saveToken(token);
-        const job = params.get("job");
-        // Not left in the address bar, where it would be bookmarked or shared by accident.
-        history.replaceState(null, "", `${location.pathname}#/${job ? `jobs/${encodeURIComponent(job)}` : ""}`);
-        return token;
-      }
+    if (!hash.includes("token=")) return null;
+    const params = new URLSearchParams(hash.replace(/^\/?\??/, ""));
+    const token = params.get("token");
+    const job = params.get("job");
+    history.replaceState(null, "", `${location.pathname}#/${job ? `jobs/${encodeURIComponent(job)}` : ""}`);
+    return token || null;
+  }
+
+  /**
+   * The token to use: `current` (or the saved one), unless a link carries another. A link never switches
+   * a token silently: with a token already known the user is asked, and on "no" the known one is kept.
+   * Returns `{ token, notice }`; `notice` says what happened to a link's token that was not used.
+   */
+  function readToken(current = null) {
+    const known = current || localStorage.getItem(TOKEN_KEY);
+    const offered = linkToken();
+    if (!offered || offered === known) return { token: known, notice: null };
+    const question =
+      "This link carries a different API token than the one this browser uses.\n" +
+      "Switch to the link's token? (Cancel keeps your current token.)";
+    if (!known || window.confirm(question)) {
+      saveToken(offered);
+      return { token: offered, notice: null };
     }
-    return localStorage.getItem(TOKEN_KEY);
+    return { token: known, notice: "The link's token was ignored: you are still signed in with your own token." };
   }
 
   function saveToken(token) {

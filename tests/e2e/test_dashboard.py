@@ -500,3 +500,30 @@ def test_failed_job_shows_its_error_and_an_empty_front(page: Any, server: Server
     assert page.get_attribute("#predictors", "data-rows") == "0"
     assert page.inner_text("#predictors-empty") == "no predictor fitted yet"
     page.wait_for_selector("#log li.status:has-text('job failed')")
+
+
+def test_a_link_with_another_token_does_not_switch_the_saved_one_silently(page: Any, server: Server) -> None:
+    """A shared link carrying someone else's token asks first; declined, the user keeps their own token."""
+    with server.db.session() as s:
+        other = crud.create_token(s, user_id=crud.get_or_create_user(s, name="eve-link").id)
+    page.goto(f"{server.url}/dashboard#token={server.job.token}")
+    page.wait_for_selector(f"tr[data-job-id='{server.job.job_id}']")
+    asked: list[str] = []
+
+    def decline(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", decline)
+    page.goto(f"{server.url}/dashboard#token={other}")
+    page.wait_for_selector("#notice-banner:not([hidden])")
+    assert asked and "different API token" in asked[0]
+    assert "ignored" in page.inner_text("#notice-banner")
+    assert other not in page.url
+    page.wait_for_selector(f"tr[data-job-id='{server.job.job_id}']")
+    assert page.evaluate("localStorage.getItem('nas.token')") == server.job.token
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{server.url}/dashboard#token={other}")
+    page.wait_for_selector("#jobs-count:text('0 jobs')")
+    assert page.evaluate("localStorage.getItem('nas.token')") == other
