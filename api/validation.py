@@ -85,7 +85,7 @@ def _option_problems(options: Any, limits: Limits, loc: tuple[str | int, ...]) -
     """Integers too large and lists too long anywhere in the family's options (before the family runs)."""
     if isinstance(options, bool):
         return []
-    if isinstance(options, int) and abs(options) > limits.space_int:
+    if isinstance(options, int | float) and abs(options) > limits.space_int:
         return [(loc, f"search_space.{'.'.join(map(str, loc[1:]))} is {options}, above {limits.space_int}")]
     if isinstance(options, list):
         most = limits.space_stages if loc[-1] == "stages" else limits.space_choices

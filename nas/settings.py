@@ -30,7 +30,7 @@ class Limits(BaseModel):
     name_length: int = Field(default=200, ge=1, le=200, description="job names (the column holds 200)")
     space_choices: int = Field(default=16, ge=1, description="entries of one search_space choice list")
     space_stages: int = Field(default=16, ge=1)
-    space_int: int = Field(default=4096, ge=1, description="largest integer in the family's options")
+    space_int: int = Field(default=4096, ge=1, description="largest number in the family's options")
     body_bytes: int = Field(default=1 << 20, ge=1024, description="largest request body")
     dataset_bytes: int = Field(default=4 << 30, ge=1, description="largest dataset file a job may name")
 

@@ -88,6 +88,7 @@ CASES: list[tuple[str, Edit, int, str]] = [
     ("kernel-empty", _set("search_space.kernel_sizes", []), 422, "kernel_sizes"),
     ("depth-0", _set("search_space.depths", [0]), 422, "depths"),
     ("kernel-1e9", _set("search_space.kernel_sizes", [10**9 + 1]), 422, "kernel_sizes"),
+    ("width-1e300", _set("search_space.width_mults", [1e300]), 422, "width_mults"),
     ("kernel-list-long", _set("search_space.kernel_sizes", list(range(1, 200, 2))), 422, "kernel_sizes"),
     ("stages-many", _set("search_space.stages", [{"channels": 8}] * 100), 422, "stages"),
     ("space-unknown-key", _set("search_space.kernel_size", [3]), 422, "kernel_size"),
