@@ -1,4 +1,4 @@
-"""Request bodies checked before routing: a size cap, and JSON numbers that must be finite.
+"""Request bodies checked before routing: a size cap, JSON numbers that must be finite, no NUL characters.
 
 Python's JSON parser accepts ``NaN``, ``Infinity`` and ``1e999`` (as infinity); none is JSON, and
 a spec holding one could not be stored or shown again, so such a body is a 422 here.
@@ -30,14 +30,29 @@ def _float(text: str) -> float:
     return value
 
 
-def non_finite_problem(body: bytes) -> str | None:
-    """Why ``body`` holds a non-finite number, or None (also for bodies that are not JSON at all)."""
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
+def body_problem(body: bytes) -> str | None:
+    """Why a JSON ``body`` cannot be accepted (a non-finite number, a NUL character), or None.
+
+    None also for bodies that are not JSON at all: the route's own parser says what is wrong.
+    """
     try:
-        json.loads(body, parse_constant=_constant, parse_float=_float)
+        data = json.loads(body, parse_constant=_constant, parse_float=_float)
     except BadNumber as exc:
         return str(exc)
     except (ValueError, RecursionError):
-        return None  # not JSON: the route's own parser says so
+        return None
+    if _has_nul(data):
+        return "a string holds a NUL character (\\u0000); remove it"
     return None
 
 
@@ -65,13 +80,17 @@ async def _reply(send: Send, code: int, detail: Any) -> None:
 
 
 class BodyGuard:
-    """ASGI middleware: 413 for a body above ``max_bytes``, 422 for a JSON body with NaN or infinity."""
+    """ASGI middleware: 413 for a body above ``max_bytes``, 422 for JSON with NaN, infinity or NUL."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            msg = "the URL holds a NUL character (%00); remove it"  # no database column can hold one
+            await _reply(send, 422, [{"loc": ["path"], "msg": msg, "type": "value_error"}])
+            return
         if scope["type"] != "http" or scope["method"].encode() not in JSON_METHODS:
             await self.app(scope, receive, send)
             return
@@ -96,7 +115,7 @@ class BodyGuard:
             chunks.append(chunk)
             more = bool(message.get("more_body"))
         body = b"".join(chunks)
-        if problem := non_finite_problem(body):
+        if problem := body_problem(body):
             await _reply(send, 422, [{"loc": ["body"], "msg": problem, "type": "value_error"}])
             return
         replayed = False

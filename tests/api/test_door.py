@@ -135,6 +135,8 @@ CASES: list[tuple[str, Edit, int, str]] = [
     ("overflow-lr", _lr_raw("1e999"), 422, "finite"),
     ("neg-inf-constraint", _literal_in("constraints.0.max", "-Infinity"), 422, "Infinity"),
     ("nan-space-option", _literal_in("search_space.width_mults", "[NaN]"), 422, "NaN"),
+    ("nul-in-name", _set("name", "job\x00"), 422, "NUL"),
+    ("nul-in-uri", _npz("good\x00.npz"), 422, "NUL"),
     ("body-huge", _set("name", "x" * (2 << 20)), 413, "NAS_LIMITS__BODY_BYTES"),
     ("body-not-json", lambda spec, root: b"{not json", 422, "JSON"),
     ("body-array", lambda spec, root: b"[1, 2]", 422, "dict"),
@@ -239,6 +241,8 @@ def test_a_good_npz_inside_the_upload_root_is_accepted(
         ("GET", "/v1/artifacts/" + "z" * 500, {}),
         ("GET", "/v1/predictors?job_id=" + "j" * 500, {}),
         ("GET", "/v1/jobs/x/pareto?target=" + "t" * 500, {}),
+        ("GET", "/v1/jobs/a%00b", {}),
+        ("GET", "/v1/predictors?kind=%00", {}),
     ],
 )
 def test_huge_route_values_are_a_4xx(
