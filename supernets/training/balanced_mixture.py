@@ -135,12 +135,15 @@ class BalancedMixtureTrainer(Trainer):
         warmup = self.config.warmup_epochs * self._steps_per_epoch // self.net.num_members
         return cosine_lr(self.config.lr, self.member_steps[member], share, warmup)
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+    def draw(self) -> tuple[int, int]:
+        """A configuration uniformly, then its member from the balanced p(m | a)."""
         a = int(self.rng.integers(len(self.archs)))
         row = self.probs()[a]
-        m = min(
-            int(np.searchsorted(np.cumsum(row), self.rng.random() * row.sum(), side="right")), len(row) - 1
-        )
+        u = self.rng.random() * row.sum()
+        return a, min(int(np.searchsorted(np.cumsum(row), u, side="right")), len(row) - 1)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        a, m = self.draw()
         lr = self.member_lr(m)
         for g in self.member_groups[m]:
             self.optimizer.param_groups[g]["lr"] = lr

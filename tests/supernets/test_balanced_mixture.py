@@ -99,6 +99,19 @@ def test_each_step_trains_one_member_and_scores_it() -> None:
     assert net.assignment.tolist() == p.argmax(axis=1).tolist()
 
 
+def test_draws_spread_the_load_when_one_member_looks_best() -> None:
+    net, trainer = tiny(members=4)
+    x, y = data()
+    trainer.train_epoch(x, y)  # fixes the step count the temperature runs over
+    net.mixture_weights.copy_(torch.from_numpy(skewed_weights(len(trainer.archs), 4)))
+    counts = np.zeros(4)
+    for _ in range(2000):
+        counts[trainer.draw()[1]] += 1
+    assert counts.min() / counts.sum() > 0.2  # about a quarter each; unbalanced, member 0 takes ~all
+    raw = member_probs(net.mixture_weights.numpy(), trainer.temperature(), balanced=False)
+    assert raw.mean(axis=0)[0] > 0.5
+
+
 def test_resume_is_bit_exact() -> None:
     x, y = data()
     net_a, straight = tiny()
