@@ -252,6 +252,14 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
         }
         for i in range(len(archs))
     ]
+    st = results["standalone"]
+    reference_rows = [
+        {"what": "default layout", "config": labels[default_i], "standalone acc": float(mean[default_i])},
+        {"what": "brute-force best", "config": labels[best_i], "standalone acc": float(mean[best_i])},
+        {"what": "seed-to-seed tau (noise ceiling)", "config": "", "standalone acc": noise_tau},
+        {"what": "accuracy spread (max - min)", "config": "", "standalone acc": st["spread_max_minus_min"]},
+        {"what": f"brute force: {brute_steps} steps", "config": "wall s", "standalone acc": brute_wall},
+    ]
     return write_report(
         NAME,
         config={"quick": quick, **s},
@@ -259,7 +267,14 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
         targets=targets,
         out_dir=out_dir,
         notes="quick smoke run: numbers mean nothing" if quick else "",
-        tables=[("Mixtures against standalone ground truth", rows), ("Standalone test accuracy", truth_rows)],
+        tables=[
+            (
+                "Mixtures against standalone ground truth (pick acc: the pick's standalone test accuracy)",
+                rows,
+            ),
+            ("Reference points", reference_rows),
+            ("Standalone test accuracy", truth_rows),
+        ],
     )
 
 
