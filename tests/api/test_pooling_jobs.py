@@ -87,3 +87,12 @@ def test_assignment_endpoint(
     body = client.get(f"/v1/jobs/{job_id}/assignment", headers=alice[1]).json()
     assert body["epoch"] == 2 and body["assignment"] == [1]  # the latest epoch's
     assert client.get(f"/v1/jobs/{job_id}/assignment", headers=bob[1]).status_code == 404
+
+
+def test_search_spaces_say_which_schedules_train_each_family(client: TestClient, alice: Auth) -> None:
+    families = {f["family"]: f for f in client.get("/v1/search-spaces", headers=alice[1]).json()}
+    pool = families["pooling-mixture-resnet"]
+    assert pool["schedules"] == ["balanced-mixture"]
+    assert pool["default_size"] == 36  # 9 blocks, 2 pools, one pool op
+    assert families["ofa-mbv3"]["schedules"][0] == "sandwich"
+    assert "balanced-mixture" not in families["ofa-mbv3"]["schedules"]
