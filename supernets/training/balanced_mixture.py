@@ -17,11 +17,14 @@ so a member's state moves only on its own steps; its cosine schedule runs over i
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from supernets.arch import Arch
 from supernets.pooling_net import PoolingMixtureSupernet
@@ -64,6 +67,30 @@ def balance(p: np.ndarray, *, tol: float = BALANCE_TOL, max_iter: int = 10_000) 
         q /= np.maximum(load, 1e-300)[None, :]
         q /= q.sum(axis=1, keepdims=True)
     return q
+
+
+@contextmanager
+def batch_statistics_only(module: nn.Module) -> Iterator[None]:
+    """BatchNorm normalises by the batch's statistics without folding them into the running ones
+    (the validation minibatch must not leak into the model)."""
+    saved = []
+    for bn in module.modules():
+        if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+            saved.append(
+                (
+                    bn,
+                    bn.momentum,
+                    bn.num_batches_tracked.clone() if bn.num_batches_tracked is not None else None,
+                )
+            )
+            bn.momentum = 0.0
+    try:
+        yield
+    finally:
+        for bn, momentum, tracked in saved:
+            bn.momentum = momentum
+            if tracked is not None and bn.num_batches_tracked is not None:
+                bn.num_batches_tracked.copy_(tracked)
 
 
 def member_probs(weights: np.ndarray, temp: float, *, balanced: bool = True) -> np.ndarray:
@@ -163,7 +190,7 @@ class BalancedMixtureTrainer(Trainer):
             xv.shape[0], (min(self.config.batch_size, xv.shape[0]),), generator=self.torch_gen
         )
         device = self.net.assignment.device
-        with torch.no_grad():
+        with torch.no_grad(), batch_statistics_only(self.net.members[m]):
             self.net.set_active(self.archs[a], member=m)
             acc = (self.net(xv[idx].to(device)).argmax(1) == yv[idx].to(device)).double().mean()
         w = self.net.mixture_weights

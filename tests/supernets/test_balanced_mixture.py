@@ -15,6 +15,7 @@ from supernets.training import TrainConfig, make_trainer
 from supernets.training.balanced_mixture import (
     BalancedMixtureTrainer,
     balance,
+    batch_statistics_only,
     kl_to_uniform,
     member_probs,
     temperature,
@@ -146,3 +147,17 @@ def test_schedule_refuses_other_families() -> None:
             config=TrainConfig(epochs=1),
             seed=0,
         )
+
+
+def test_validation_minibatch_leaves_running_statistics_alone() -> None:
+    net, _ = tiny()
+    x, _ = data()
+    net.train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad(), batch_statistics_only(net.members[0]):
+        net.set_active(net.space.default_arch(), member=0)
+        net(x)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    net(x)  # outside the guard, a training-mode forward does update them
+    assert any(not torch.equal(v, before[k]) for k, v in net.state_dict().items() if "running_mean" in k)
