@@ -177,9 +177,7 @@ def run_search(state: JobState) -> None:
         )
     rounds_left = spec.search.rounds - rounds_done
     if rounds_left <= 0 or len(records) >= min(spec.search.measure_budget, state.space.size()):
-        return
-    if isinstance(state.space, ProductSpace) and len(records) >= state.space.size():
-        return
+        return  # the budget is spent, or every architecture is measured
     keys = metric_keys(state)
     predictors: dict[str, PredictorLike] = dict(fit_predictors(state, records, store_quality=False))
     for metric in ("params", "flops"):
