@@ -155,3 +155,37 @@ def check_submission(spec: JobSpec, settings: Settings) -> None:
         problems += family_problems(spec, geometry)
     if problems:
         raise refuse(problems)
+
+
+def _unprocessable(loc: list[str], msg: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"loc": ["body", *loc], "msg": msg, "type": "value_error"}],
+    )
+
+
+def check_family(spec: JobSpec) -> None:
+    """422 unless the family is registered, its options pass the checks it can make without the data,
+    and the schedule can train it; a spec naming no schedule gets the family's default."""
+    import supernets  # imports torch: only when a job is submitted
+
+    families = supernets.list_families()
+    if spec.search_space.family not in families:
+        raise _unprocessable(
+            ["search_space", "family"],
+            f"unknown search_space.family {spec.search_space.family!r}; "
+            f"available: {', '.join(families) or 'none'}",
+        )
+    cls = supernets.get_space_class(spec.search_space.family)
+    try:
+        cls.check_options(spec.search_space.options())
+    except ValueError as exc:
+        raise _unprocessable(["search_space"], str(exc)) from None
+    if "schedule" not in spec.training.model_fields_set:
+        spec.training.schedule = cls.schedules[0]  # type: ignore[assignment]
+    elif spec.training.schedule not in cls.schedules:
+        raise _unprocessable(
+            ["training", "schedule"],
+            f"training.schedule {spec.training.schedule!r} cannot train family {cls.family}; "
+            f"use one of {list(cls.schedules)}",
+        )

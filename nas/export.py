@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from nas.artifacts import ArtifactStore
+from nas.assignment import latest_assignment, member_of
 from nas.settings import Settings, get_settings
 from nas.store import Database, crud
 from nas.store.models import Artifact
@@ -100,9 +101,20 @@ logits = model(images)          # images: float32 (N, {c}, {h}, {w}) in [0, 1]
 
 or with onnxruntime: `onnxruntime.InferenceSession("model.onnx").run(None, {{"images": x}})`.
 
-`state_dict.pt` holds the same weights for fine-tuning with this project's `kernels` package;
-`arch.json` the architecture; `SHA256SUMS` the checksums of every file.
+{_mixture_note(metrics)}`state_dict.pt` holds the same weights for fine-tuning with this project's
+`kernels` package; `arch.json` the architecture; `SHA256SUMS` the checksums of every file.
 """
+
+
+def _mixture_note(metrics: dict[str, Any]) -> str:
+    mix = metrics.get("mixture")
+    if not mix:
+        return ""
+    return (
+        f"## Mixture\n\nThe weights are those of member {mix['member']} of a mixture of {mix['members']} "
+        f"supernets trained by `{mix.get('schedule')}`; configuration `{mix['config']}` was assigned to it "
+        f"(p = {mix['p_member']:.3f} at temperature {mix['temperature']:.1f}, epoch {mix['epoch']}).\n\n"
+    )
 
 
 def build_bundle(model: nn.Module, *, arch: dict[str, Any], metrics: dict[str, Any], job_name: str) -> bytes:
@@ -223,6 +235,10 @@ def export_subnet(
             "dataset_hash": job.dataset_hash,
             "bundle_format": BUNDLE_FORMAT,
         }
+    assignment = latest_assignment(db, store, job_id)
+    mixture = member_of(assignment, arch_hash) if assignment is not None else None
+    if mixture is not None:
+        metrics["mixture"] = mixture | {"schedule": spec.get("training", {}).get("schedule")}
     model = _deployed_model(db, store, job_id, arch_hash, settings)
     image = _input_shape(spec, settings)
     metrics["input"] = {"shape": [1, *image], "dtype": "float32", "range": [0.0, 1.0], "layout": "NCHW"}

@@ -72,7 +72,11 @@ class SearchSpaceSpec(BaseModel):
 class TrainingSpec(_Spec):
     """How the supernet is trained; knobs not given keep the trainer's defaults."""
 
-    schedule: Literal["sandwich", "progressive-shrinking", "deps", "standalone"] = "sandwich"
+    schedule: Literal["sandwich", "progressive-shrinking", "deps", "standalone", "balanced-mixture"] = Field(
+        default="sandwich",
+        description="when omitted: the family's default "
+        "(sandwich; balanced-mixture for pooling-mixture-resnet)",
+    )
     epochs: int = Field(default=30, ge=1, le=100_000)
     batch_size: int = Field(default=256, ge=1, le=1 << 20)
     lr: float = Field(default=0.1, gt=0, le=100)

@@ -8,7 +8,16 @@ from supernets.evaluate import evaluate_accuracy
 from supernets.ofa_mbv3 import OfaMbv3Space
 from supernets.ofa_mbv3_net import OfaMbv3Supernet
 from supernets.opchoice import OpChoiceSpace
-from supernets.space import SearchSpace, get_space_class, list_families, make_space, register_space
+from supernets.pooling_net import PoolingMixtureSupernet
+from supernets.pooling_space import PoolingSpace
+from supernets.space import (
+    ProductSpace,
+    SearchSpace,
+    get_space_class,
+    list_families,
+    make_space,
+    register_space,
+)
 from supernets.supernet import Supernet
 
 __all__ = [
@@ -17,6 +26,9 @@ __all__ = [
     "OfaMbv3Space",
     "OfaMbv3Supernet",
     "OpChoiceSpace",
+    "PoolingMixtureSupernet",
+    "PoolingSpace",
+    "ProductSpace",
     "SearchSpace",
     "StageArch",
     "Supernet",

@@ -19,11 +19,17 @@ class BlockArch:
 
 @dataclass(frozen=True)
 class StageArch:
-    """One stage: its active blocks (depth = number of blocks), output width and bit-width."""
+    """One stage: its active blocks (depth = number of blocks), output width and bit-width.
+
+    ``downsample`` names the layer that halves the resolution in front of the stage's first block
+    (``"max"``, ``"avg"``, ``"conv"``) in families that search where to downsample; ``None`` where a
+    family downsamples inside its blocks (and then it is left out of the encoding, keeping old hashes).
+    """
 
     blocks: tuple[BlockArch, ...]
     width_mult: float = 1.0
     bits: int | None = None
+    downsample: str | None = None
 
     @property
     def depth(self) -> int:
@@ -45,17 +51,7 @@ class Arch:
             "family": self.family,
             "version": self.version,
             "resolution": self.resolution,
-            "stages": [
-                {
-                    "width_mult": s.width_mult,
-                    "bits": s.bits,
-                    "blocks": [
-                        {"kernel_size": b.kernel_size, "expand_ratio": b.expand_ratio, "op": b.op}
-                        for b in s.blocks
-                    ],
-                }
-                for s in self.stages
-            ],
+            "stages": [_stage_dict(s) for s in self.stages],
             "extra": dict(self.extra),
         }
 
@@ -74,6 +70,7 @@ class Arch:
                     ),
                     width_mult=float(s.get("width_mult", 1.0)),
                     bits=None if s.get("bits") is None else int(s["bits"]),
+                    downsample=None if s.get("downsample") is None else str(s["downsample"]),
                 )
                 for s in data["stages"]
             )
@@ -102,6 +99,19 @@ class Arch:
     @property
     def depths(self) -> tuple[int, ...]:
         return tuple(s.depth for s in self.stages)
+
+
+def _stage_dict(stage: StageArch) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "width_mult": stage.width_mult,
+        "bits": stage.bits,
+        "blocks": [
+            {"kernel_size": b.kernel_size, "expand_ratio": b.expand_ratio, "op": b.op} for b in stage.blocks
+        ],
+    }
+    if stage.downsample is not None:  # omitted when unset: existing hashes stay as they were
+        out["downsample"] = stage.downsample
+    return out
 
 
 def _number(value: Any) -> float:

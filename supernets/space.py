@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 # Keys of a search-space description that are set by the data, not by the job's search_space block.
 DATA_KEYS = ("in_channels", "num_classes", "image_size")
+# Schedules that train one weight-shared supernet (a family's default schedule is the first it lists).
+SHARED_SUPERNET_SCHEDULES = ("sandwich", "progressive-shrinking", "deps", "standalone")
 
 
 class SearchSpace(ABC):
@@ -23,6 +25,14 @@ class SearchSpace(ABC):
 
     family: str = ""
     version: int = 1
+    # training schedules that can train this family's supernet; the first is the default
+    schedules: ClassVar[tuple[str, ...]] = SHARED_SUPERNET_SCHEDULES
+
+    @classmethod
+    def check_options(cls, config: dict[str, Any]) -> None:
+        """Raise ``ValueError`` naming the field if ``config`` (without ``family``) cannot be valid for
+        any data; called at submission. Families whose checks need the data may leave it empty."""
+        return None
 
     @classmethod
     @abstractmethod
@@ -102,6 +112,76 @@ class SearchSpace(ABC):
         for _, cost in self.layer_costs(arch):
             total = total + cost
         return total
+
+
+class ProductSpace(SearchSpace):
+    """A family whose architectures are every combination of a few typed, named dimensions.
+
+    The family supplies ``dimensions()`` (name -> options, in a fixed order), ``arch_of(values)``
+    and ``values_of(arch)``; the flat-choice view, sampling, size and an enumeration follow.
+    Every combination must be a valid architecture.
+    """
+
+    @abstractmethod
+    def dimensions(self) -> dict[str, list[Any]]:
+        """Each dimension's options (JSON scalars, so Optuna can hold them)."""
+
+    @abstractmethod
+    def arch_of(self, values: dict[str, Any]) -> Arch:
+        """The architecture one option per dimension names."""
+
+    @abstractmethod
+    def values_of(self, arch: Arch) -> dict[str, Any]:
+        """The option of every dimension ``arch`` takes (``arch`` is valid)."""
+
+    def choices(self) -> dict[str, list[Any]]:
+        return {k: list(v) for k, v in self.dimensions().items()}
+
+    def arch_from_choices(self, values: dict[str, Any]) -> Arch:
+        picked = {}
+        for key, options in self.dimensions().items():
+            if key not in values:
+                raise ValueError(f"choices lack {key!r}; expected the keys of choices()")
+            if values[key] not in options:
+                raise ValueError(f"choice {key}={values[key]!r} is not one of {options}")
+            picked[key] = values[key]
+        arch = self.arch_of(picked)
+        self.validate(arch)
+        return arch
+
+    def choices_of(self, arch: Arch) -> dict[str, Any]:
+        self.validate(arch)
+        return self.values_of(arch)
+
+    def size(self) -> int:
+        n = 1
+        for options in self.dimensions().values():
+            n *= len(options)
+        return n
+
+    def sample(self, rng: np.random.Generator) -> Arch:
+        return self.arch_of({k: v[int(rng.integers(len(v)))] for k, v in self.dimensions().items()})
+
+    def index(self, arch: Arch) -> int:
+        """Position of ``arch`` in ``enumerate_archs()`` (mixed radix over the dimensions)."""
+        values = self.choices_of(arch)
+        i = 0
+        for key, options in self.dimensions().items():
+            i = i * len(options) + options.index(values[key])
+        return i
+
+    def arch_at(self, index: int) -> Arch:
+        if not 0 <= index < self.size():
+            raise ValueError(f"architecture index {index} is outside 0..{self.size() - 1}")
+        values: dict[str, Any] = {}
+        for key, options in reversed(list(self.dimensions().items())):
+            index, r = divmod(index, len(options))
+            values[key] = options[r]
+        return self.arch_of(values)
+
+    def enumerate_archs(self) -> list[Arch]:
+        """Every architecture, in index order."""
+        return [self.arch_at(i) for i in range(self.size())]
 
 
 _FAMILIES: dict[str, type[SearchSpace]] = {}

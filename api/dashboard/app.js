@@ -9,6 +9,7 @@
   const Subnets = window.NasSubnets;
   const Views = window.NasJobViews;
   const Predictors = window.NasPredictors;
+  const Assignment = window.NasAssignment;
   const { el, badge, when, pct, setProgress } = window.NasFormat;
   const $ = (id) => document.getElementById(id);
 
@@ -23,6 +24,7 @@
     subnets: [],
     byId: new Map(),
     pareto: null,
+    assignment: null,
     target: null,
     selectedId: null,
     polls: 0,
@@ -156,6 +158,7 @@
       subnets: [],
       byId: new Map(),
       pareto: null,
+      assignment: null,
       target: null,
       selectedId: null,
       polls: 0,
@@ -217,6 +220,13 @@
       }),
     ]);
     if (gen !== state.generation) return;
+    if (Assignment.applies(state.job)) {
+      state.assignment = await api(`/jobs/${id}/assignment`).catch((err) => {
+        if (err.status === 404) return null; // no epoch finished yet
+        throw err;
+      });
+      if (gen !== state.generation) return;
+    }
     state.subnets = Array.isArray(subnets) ? subnets : subnets.items || [];
     state.pareto = pareto;
     state.byId = new Map(state.subnets.map((s) => [s.id, s]));
@@ -247,6 +257,7 @@
     Views.renderEpochs(state);
     Views.renderHypervolume(state);
     Predictors.renderPredictors(state);
+    Assignment.render(state);
     renderTargets();
     renderAxes();
     renderScatter();

@@ -13,7 +13,7 @@ from api.deps import CurrentUser, DatabaseDep, SchedulerDep, SessionDep, Setting
 from api.params import MAX_ID, JobId
 from api.public import event_public, job_public
 from api.sse import stream_events
-from api.validation import check_submission
+from api.validation import check_family, check_submission
 from nas.schemas import EventPublic, JobList, JobPublic, JobSpec, JobStatus
 from nas.store import Job, crud
 
@@ -35,6 +35,7 @@ def submit_job(
 ) -> JobPublic:
     """Queue a search job and hand it to the scheduler (after every check that can be made here)."""
     check_submission(spec, settings)
+    check_family(spec)
     with db.session() as s:
         job = crud.create_job(s, owner_id=user.id, name=spec.name, spec=spec.model_dump(mode="json"))
         crud.add_event(s, job_id=job.id, kind="status", payload={"status": JobStatus.queued.value})

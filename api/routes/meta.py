@@ -6,7 +6,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from api.deps import CurrentUser, DatabaseDep, SchedulerDep, SessionDep
@@ -26,6 +26,10 @@ class SearchSpaceFamily(BaseModel):
     config_schema: dict[str, Any]
     default_size: int | None
     default_config: dict[str, Any] | None
+    schedules: list[str] = Field(
+        default_factory=list,
+        description="training schedules that can train the family; the first is its default",
+    )
 
 
 class HardwareProfile(BaseModel):
@@ -67,6 +71,7 @@ def describe_families() -> list[SearchSpaceFamily]:
                 config_schema=cls.config_json_schema(),
                 default_size=size,
                 default_config=default,
+                schedules=list(cls.schedules),
             )
         )
     return out

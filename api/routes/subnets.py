@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
@@ -10,6 +10,7 @@ from api.deps import ArtifactStoreDep, CurrentUser, DatabaseDep, SessionDep, Set
 from api.params import JobId, SubnetId
 from api.public import artifact_public, pareto_public, subnets_public
 from api.routes.jobs import owned_job
+from nas.assignment import latest_assignment
 from nas.schemas import ArtifactPublic, ParetoPublic, SubnetPublic
 from nas.store import crud
 
@@ -46,6 +47,24 @@ def get_pareto(
         what = f"target {target!r} of job {job_id}" if target else f"job {job_id}"
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{what} has no Pareto front yet")
     return front
+
+
+@router.get("/assignment")
+def get_assignment(
+    job_id: str, s: SessionDep, user: CurrentUser, db: DatabaseDep, store: ArtifactStoreDep
+) -> dict[str, Any]:
+    """A mixture job's assignment after its last epoch: configurations (labels, arch hashes) x members,
+    the accuracy estimates W, the balanced p(member | configuration), and each configuration's member."""
+    job = owned_job(s, job_id, user.id)
+    payload = latest_assignment(db, store, job.id)
+    if payload is None:
+        family = (job.spec or {}).get("search_space", {}).get("family")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"job {job_id} has no assignment: family {family!r} trains no mixture, "
+            "or no epoch has finished yet",
+        )
+    return payload
 
 
 @router.post(

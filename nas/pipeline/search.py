@@ -12,9 +12,10 @@ from nas.pipeline.state import JobState, SubnetRecord
 from nas.search import ExactCostPredictor, MeasuredPoint, PredictorLike, RoundResult, refine_search
 from nas.store import crud
 from nas.store.models import ParetoFront as FrontRow
-from supernets import Arch
+from supernets import Arch, ProductSpace
 
 INITIAL_SHARE = 0.5  # of measure_budget spent on the random initial sample when searching
+EXHAUSTIVE_UP_TO = 64  # enumerable spaces this small (or within the budget) are measured whole
 
 
 def objectives_of(state: JobState) -> list[Objective]:
@@ -119,6 +120,10 @@ def run_measure(state: JobState) -> None:
     n = initial_sample_size(state)
     rng = np.random.default_rng(spec.seed)
     archs: dict[str, Arch] = {}
+    if isinstance(space, ProductSpace) and space.size() <= max(spec.search.measure_budget, EXHAUSTIVE_UP_TO):
+        # a space this small is searched exhaustively: every architecture is measured
+        archs = {a.arch_hash: a for a in space.enumerate_archs()}
+        n = len(archs)
     for arch in [space.largest(), space.smallest()]:
         archs.setdefault(arch.arch_hash, arch)
     tries = 0
@@ -171,8 +176,8 @@ def run_search(state: JobState) -> None:
             or 0
         )
     rounds_left = spec.search.rounds - rounds_done
-    if rounds_left <= 0 or len(records) >= spec.search.measure_budget:
-        return
+    if rounds_left <= 0 or len(records) >= min(spec.search.measure_budget, state.space.size()):
+        return  # the budget is spent, or every architecture is measured
     keys = metric_keys(state)
     predictors: dict[str, PredictorLike] = dict(fit_predictors(state, records, store_quality=False))
     for metric in ("params", "flops"):

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from nas.assignment import save_assignment
 from nas.pipeline.state import CHECKPOINT, JobState
 from nas.store import crud
 from supernets.bn import recalibrate_bn
@@ -42,6 +43,11 @@ def run_train(state: JobState) -> None:
     done_epochs = int((ckpt.meta or {}).get("epoch", 0)) if ckpt is not None else 0
     if done_epochs >= config.epochs:
         return
+    if spec.schedule not in type(state.space).schedules:
+        raise ValueError(
+            f"training.schedule {spec.schedule!r} cannot train family {state.space.family}; "
+            f"use one of {list(type(state.space).schedules)}"
+        )
     supernet = state.new_supernet()
     extra: dict[str, Any] = {}
     if spec.schedule == "standalone":
@@ -90,5 +96,9 @@ def run_train(state: JobState) -> None:
             "val_acc_smallest": _quick_accuracy(state, supernet, "smallest"),
             "steps": steps_per_epoch,
         }
+        payload |= {k: float(v) for k, v in metrics.items() if k in ("temperature", "max_member_share")}
+        report = getattr(trainer, "assignment_report", None)  # mixtures: configurations x members
+        if callable(report):
+            save_assignment(ctx.db, ctx.store, ctx.job_id, report(), epoch=trainer.epoch)
         ctx.emit("epoch", payload, stage=STAGE)
     state._supernet = None  # the next stage loads the final checkpoint

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from nas.store.models import Artifact, Job, Predictor
 
-ARTIFACT_KINDS = ("checkpoint", "bundle", "predictor", "weights")
+ARTIFACT_KINDS = ("checkpoint", "bundle", "predictor", "weights", "assignment")
 PREDICTOR_KINDS = ("latency", "accuracy")
 
 

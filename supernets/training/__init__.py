@@ -1,9 +1,10 @@
-"""Training schedules for supernets: sandwich, progressive shrinking, DεpS, standalone."""
+"""Training schedules for supernets: sandwich, progressive shrinking, DεpS, standalone, balanced mixture."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from supernets.training.balanced_mixture import BalancedMixtureTrainer
 from supernets.training.base import Trainer, TrainingStoppedError, soft_cross_entropy
 from supernets.training.config import TrainConfig
 from supernets.training.deps import DepsTrainer
@@ -18,6 +19,7 @@ _TRAINERS: dict[str, type[Trainer]] = {
     "progressive-shrinking": ProgressiveShrinkingTrainer,
     "deps": DepsTrainer,
     "standalone": StandaloneTrainer,
+    "balanced-mixture": BalancedMixtureTrainer,
 }
 SCHEDULES: tuple[str, ...] = tuple(_TRAINERS)
 
@@ -37,6 +39,7 @@ def make_trainer(schedule: str, **kwargs: Any) -> Trainer:
 
 __all__ = [
     "SCHEDULES",
+    "BalancedMixtureTrainer",
     "DepsTrainer",
     "ProgressiveShrinkingTrainer",
     "SandwichTrainer",

@@ -88,6 +88,10 @@ class Trainer(ABC):
         """Hook before an epoch's first step (phase changes)."""
         return None
 
+    def on_step_end(self) -> None:
+        """Hook after each optimiser step (e.g. scoring the weights just updated)."""
+        return None
+
     def learning_rate(self, step: int) -> float:
         warmup = self.config.warmup_epochs * self._steps_per_epoch
         return cosine_lr(self.config.lr, step, self.total_steps, warmup)
@@ -160,6 +164,7 @@ class Trainer(ABC):
             if self.config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
             self.optimizer.step()
+            self.on_step_end()
             self._step += 1
             total_loss += loss * len(idx)
             if on_step is not None:

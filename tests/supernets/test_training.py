@@ -10,7 +10,6 @@ import torch
 
 from supernets import OfaMbv3Space, evaluate_accuracy, recalibrate_bn
 from supernets.training import (
-    SCHEDULES,
     DepsTrainer,
     ProgressiveShrinkingTrainer,
     TrainConfig,
@@ -41,7 +40,7 @@ def _roundtrip(state: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("schedule", OfaMbv3Space.schedules)
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
     schedule: str, tiny_space: OfaMbv3Space, fmnist: Data
 ) -> None:

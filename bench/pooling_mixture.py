@@ -1,0 +1,292 @@
+"""Where to downsample: does a balanced mixture of supernets rank pooling configurations like training
+each configuration alone does? (Fashion-MNIST, ``pooling-mixture-resnet``.)
+
+Ground truth: every configuration trained standalone (the same recipe: SGD, cosine LR, label
+smoothing) for ``seeds`` seeds and scored on the test split; the seed-to-seed Kendall tau is the
+noise ceiling. Then the mixture for each M, trained for the same number of SGD steps as ONE
+standalone run (its training half is half the data, so it runs twice the epochs); every
+configuration is scored by its assigned member on the validation split after BN recalibration.
+Reported: Kendall tau / Spearman rho of the mixture's estimates against the standalone means, the
+standalone accuracy of each M's pick beside the default layout's and the best's, and the cost.
+
+Sizing of the full run (not run yet): 9 blocks, 2 pools (36 configurations), widths 8/16/32,
+16x16 images (resized), ``limit`` 8000 images, batch 64, 5 standalone epochs. One SGD step took
+0.045 s (layout 3-3-3) to 0.12 s (7-1-1) on 2 threads here, so the 72 standalone runs take about
+50 minutes and the four mixtures (M = 1, 2, 4, 8; each about one run plus a validation minibatch
+per step) about 5: some 60 minutes on an idle 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import kendalltau, spearmanr
+
+from bench.common import write_report
+from nas.data import DatasetSplits, load_dataset
+from supernets import evaluate_accuracy, make_space, recalibrate_bn
+from supernets.pooling_net import PoolingMixtureSupernet
+from supernets.pooling_space import PoolingSpace
+from supernets.training import TrainConfig, make_trainer
+
+NAME = "pooling_mixture"
+SEED = 0
+
+
+def _settings(quick: bool) -> dict[str, Any]:
+    if quick:  # a smoke run of the same code path: 6 configurations, tiny nets, few images
+        return {
+            "space": {"blocks": 4, "pools": 2, "pool_op": ["max"], "widths": [4, 8]},
+            "image_size": 16,
+            "limit": 512,
+            "epochs": 1,
+            "batch_size": 64,
+            "lr": 0.05,
+            "seeds": 2,
+            "members": [1, 2],
+            "calibration_images": 128,
+        }
+    return {
+        "space": {"blocks": 9, "pools": 2, "pool_op": ["max"], "widths": [8, 16, 32]},
+        "image_size": 16,
+        "limit": 8000,
+        "epochs": 5,
+        "batch_size": 64,
+        "lr": 0.05,
+        "seeds": 2,
+        "members": [1, 2, 4, 8],
+        "calibration_images": 1000,
+    }
+
+
+def _resized(data: DatasetSplits, size: int) -> DatasetSplits:
+    def r(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] == size:
+            return x
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+    return DatasetSplits(
+        name=data.name,
+        train_x=r(data.train_x),
+        train_y=data.train_y,
+        val_x=r(data.val_x),
+        val_y=data.val_y,
+        test_x=r(data.test_x),
+        test_y=data.test_y,
+        num_classes=data.num_classes,
+        class_names=data.class_names,
+        sha256=data.sha256,
+    )
+
+
+def _space(s: dict[str, Any], data: DatasetSplits, members: int) -> PoolingSpace:
+    space = make_space(
+        {"family": "pooling-mixture-resnet", **s["space"], "mixture": {"supernets": members}},
+        in_channels=data.channels,
+        num_classes=data.num_classes,
+        image_size=data.image_size,
+    )
+    assert isinstance(space, PoolingSpace)
+    return space
+
+
+def _net(space: PoolingSpace, data: DatasetSplits, seed: int) -> PoolingMixtureSupernet:
+    torch.manual_seed(seed)
+    net = space.build_supernet(mean=data.mean, std=data.std)
+    assert isinstance(net, PoolingMixtureSupernet)
+    return net
+
+
+def _standalone(s: dict[str, Any], data: DatasetSplits) -> tuple[np.ndarray, float, int]:
+    """Test accuracy (seeds x configurations) of every configuration trained alone; wall s; steps."""
+    space = _space(s, data, 1)
+    archs = space.enumerate_archs()
+    accs = np.zeros((s["seeds"], len(archs)))
+    steps, started = 0, time.perf_counter()
+    config = TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"])
+    for seed in range(s["seeds"]):
+        for i, arch in enumerate(archs):
+            net = _net(space, data, SEED + seed)
+            trainer = make_trainer(
+                "standalone", supernet=net, space=space, config=config, seed=seed, arch=arch
+            )
+            while trainer.epoch < trainer.total_epochs:
+                trainer.train_epoch(data.train_x, data.train_y)
+            steps += trainer.global_step
+            accs[seed, i] = evaluate_accuracy(net.extract(arch, member=0), data.test_x, data.test_y)
+    return accs, time.perf_counter() - started, steps
+
+
+def _mixture(s: dict[str, Any], data: DatasetSplits, members: int, steps: int) -> dict[str, Any]:
+    """The mixture trained for ``steps`` SGD steps; every configuration scored by its assigned member."""
+    space = _space(s, data, members)
+    net = _net(space, data, SEED)
+    half = len(data.train_x) - len(data.train_x) // 2
+    per_epoch = -(-half // s["batch_size"])
+    epochs = max(1, round(steps / per_epoch))
+    config = TrainConfig(epochs=epochs, batch_size=s["batch_size"], lr=s["lr"])
+    trainer = make_trainer("balanced-mixture", supernet=net, space=space, config=config, seed=SEED)
+    started = time.perf_counter()
+    while trainer.epoch < trainer.total_epochs:
+        trainer.train_epoch(data.train_x, data.train_y)
+    calibration = data.calibration_images(s["calibration_images"], seed=SEED)
+    estimates = []
+    for arch in space.enumerate_archs():
+        model = net.extract(arch)
+        recalibrate_bn(model, calibration)
+        estimates.append(evaluate_accuracy(model, data.val_x, data.val_y))
+    wall = time.perf_counter() - started
+    load = np.bincount(net.assignment.numpy(), minlength=members).tolist()
+    return {
+        "estimates": estimates,
+        "wall_s": wall,
+        "steps": trainer.global_step,
+        "epochs": epochs,
+        "load": load,
+    }
+
+
+def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
+    """Ground truth, then the mixture for each M; writes ``<out_dir>/pooling_mixture.{json,md}``."""
+    torch.set_num_threads(2)
+    s = _settings(quick)
+    raw = load_dataset(
+        {"kind": "builtin", "name": "fashion-mnist", "limit": s["limit"]},
+        data_dir=Path("/usr/share/datasets"),
+        seed=SEED,
+    )
+    data = _resized(raw, s["image_size"])
+    space = _space(s, data, 1)
+    archs = space.enumerate_archs()
+    labels = ["-".join(map(str, a.depths)) for a in archs]
+    truth, brute_wall, brute_steps = _standalone(s, data)
+    mean = truth.mean(axis=0)
+    one_run = brute_steps // (s["seeds"] * len(archs))
+    noise_tau = float(kendalltau(truth[0], truth[1]).statistic) if s["seeds"] >= 2 else float("nan")
+    default_i = archs.index(space.default_arch())
+    best_i = int(mean.argmax())
+    rows, results = [], {}
+    for m in s["members"]:
+        mix = _mixture(s, data, m, one_run)
+        est = np.asarray(mix["estimates"])
+        pick = int(est.argmax())
+        tau = float(kendalltau(est, mean).statistic)
+        rho = float(spearmanr(est, mean).statistic)
+        results[f"M{m}"] = {
+            "kendall_tau": tau,
+            "spearman_rho": rho,
+            "pick": labels[pick],
+            "pick_standalone_acc": float(mean[pick]),
+            "wall_s": mix["wall_s"],
+            "steps": mix["steps"],
+            "epochs": mix["epochs"],
+            "configs_per_member": mix["load"],
+            "estimates": [float(v) for v in est],
+        }
+        rows.append(
+            {
+                "M": m,
+                "tau": tau,
+                "rho": rho,
+                "pick": labels[pick],
+                "pick acc": float(mean[pick]),
+                "wall s": mix["wall_s"],
+                "steps": mix["steps"],
+                "load": mix["load"],
+            }
+        )
+    results["standalone"] = {
+        "configs": labels,
+        "test_acc": truth.tolist(),
+        "mean_test_acc": mean.tolist(),
+        "seed_to_seed_tau": noise_tau,
+        "spread_max_minus_min": float(mean.max() - mean.min()),
+        "std_over_configs": float(mean.std()),
+        "default": {"config": labels[default_i], "acc": float(mean[default_i])},
+        "best": {"config": labels[best_i], "acc": float(mean[best_i])},
+        "wall_s": brute_wall,
+        "steps": brute_steps,
+        "steps_per_run": one_run,
+    }
+    targets: dict[str, dict[str, Any]] = {}
+    if "M4" in results and "M1" in results:
+        m4, m1 = results["M4"], results["M1"]
+        targets = {
+            "tau(M=4) >= 0.6": {
+                "value": m4["kendall_tau"],
+                "goal": ">= 0.6",
+                "met": m4["kendall_tau"] >= 0.6,
+            },
+            "tau(M=4) - tau(M=1) >= 0.3": {
+                "value": m4["kendall_tau"] - m1["kendall_tau"],
+                "goal": ">= 0.3",
+                "met": m4["kendall_tau"] - m1["kendall_tau"] >= 0.3,
+            },
+            "M=4 pick within 0.3 points of best": {
+                "value": float(mean[best_i] - m4["pick_standalone_acc"]) * 100,
+                "goal": "<= 0.3",
+                "met": (mean[best_i] - m4["pick_standalone_acc"]) * 100 <= 0.3,
+            },
+            "M=4 pick not below default": {
+                "value": float(m4["pick_standalone_acc"] - mean[default_i]) * 100,
+                "goal": ">= 0",
+                "met": m4["pick_standalone_acc"] >= mean[default_i],
+            },
+            "M=4 cost <= brute force / 10": {
+                "value": m4["wall_s"] / brute_wall,
+                "goal": "<= 0.1",
+                "met": m4["wall_s"] <= brute_wall / 10,
+            },
+        }
+    truth_rows = [
+        {
+            "config": labels[i],
+            **{f"seed {k}": float(truth[k, i]) for k in range(s["seeds"])},
+            "mean": float(mean[i]),
+        }
+        for i in range(len(archs))
+    ]
+    st = results["standalone"]
+    reference_rows = [
+        {"what": "default layout", "config": labels[default_i], "standalone acc": float(mean[default_i])},
+        {"what": "brute-force best", "config": labels[best_i], "standalone acc": float(mean[best_i])},
+        {"what": "seed-to-seed tau (noise ceiling)", "config": "", "standalone acc": noise_tau},
+        {"what": "accuracy spread (max - min)", "config": "", "standalone acc": st["spread_max_minus_min"]},
+        {"what": f"brute force: {brute_steps} steps", "config": "wall s", "standalone acc": brute_wall},
+    ]
+    return write_report(
+        NAME,
+        config={"quick": quick, **s},
+        results=results,
+        targets=targets,
+        out_dir=out_dir,
+        notes="quick smoke run: numbers mean nothing" if quick else "",
+        tables=[
+            (
+                "Mixtures against standalone ground truth (pick acc: the pick's standalone test accuracy)",
+                rows,
+            ),
+            ("Reference points", reference_rows),
+            ("Standalone test accuracy", truth_rows),
+        ],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "reports")
+    args = parser.parse_args()
+    doc = run(quick=args.quick, out_dir=args.out_dir)
+    for tname, t in doc["targets"].items():
+        print(f"{tname}: {t['value']} ({t['goal']}) -> {'met' if t['met'] else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
