@@ -1,5 +1,8 @@
 """`nas bench api-fuzz`: Schemathesis over the running server's OpenAPI schema, with a valid token.
 
+``NAS_FUZZ_DATABASE_URL`` points the server at an empty database (e.g. a PostgreSQL schema) instead
+of a temporary SQLite file; the report says which.
+
 A real uvicorn server (queue-only scheduler, a temporary SQLite database) is started in a thread;
 Schemathesis generates requests for every operation of its ``/openapi.json`` (valid and invalid
 inputs alike) and each response is checked for a server error (5xx) or a transport failure.
@@ -7,6 +10,7 @@ inputs alike) and each response is checked for a server error (5xx) or a transpo
 
 from __future__ import annotations
 
+import os
 import socket
 import tempfile
 import threading
@@ -36,9 +40,8 @@ def _server(root: Path) -> Iterator[tuple[str, str]]:
     from nas.settings import Settings
     from nas.store import Database, crud
 
-    settings = Settings(
-        scheduler="none", database_url=f"sqlite:///{root / 'nas.db'}", artifact_root=str(root / "artifacts")
-    )
+    url = os.environ.get("NAS_FUZZ_DATABASE_URL") or f"sqlite:///{root / 'nas.db'}"
+    settings = Settings(scheduler="none", database_url=url, artifact_root=str(root / "artifacts"))
     db = Database(settings.database_url)
     db.upgrade()
     with db.session() as s:
@@ -138,6 +141,7 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
     """Fuzz every operation; target: 0 server errors in at least 1,000 requests (full run)."""
     examples = 40 if quick else 100
     started = time.perf_counter()
+    database = "postgresql" if os.environ.get("NAS_FUZZ_DATABASE_URL") else "sqlite"
     with tempfile.TemporaryDirectory(prefix="nas-fuzz-") as tmp, _server(Path(tmp)) as (base, token):
         rows, errors = _fuzz(base, token, examples)
     total = sum(r["requests"] for r in rows)
@@ -157,7 +161,12 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
 
     return write_report(
         "api_fuzz",
-        config={"examples_per_operation": examples, "quick": quick, "schemathesis": schemathesis.__version__},
+        config={
+            "examples_per_operation": examples,
+            "quick": quick,
+            "database": database,
+            "schemathesis": schemathesis.__version__,
+        },
         results=results,
         targets=targets,
         out_dir=out_dir,

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentUser, DatabaseDep, SchedulerDep, SessionDep, SettingsDep
-from api.params import MAX_ID, JobId
+from api.params import MAX_ID, MAX_OFFSET, JobId
 from api.public import event_public, job_public
 from api.sse import stream_events
 from api.validation import check_family, check_submission
@@ -58,7 +58,7 @@ def list_jobs(
     user: CurrentUser,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobList:
     rows = crud.list_jobs(s, owner_id=user.id, status=status_, limit=limit, offset=offset)
     return JobList(

@@ -271,3 +271,24 @@ def test_the_workers_loader_applies_the_same_source_check(tmp_path: Path) -> Non
         {"kind": "npz", "uri": "good.npz"}, data_dir=tmp_path, seed=0, sources=policy
     )  # relative: against the first root
     assert good.image_size == 16 and good.num_classes == 4
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "extra"),
+    [
+        ("GET", f"/v1/jobs/x/events?after={2**31}", {"Accept": "application/json"}),
+        ("GET", "/v1/jobs/x/events", {"Accept": "application/json", "Last-Event-ID": str(2**31)}),
+        ("POST", f"/v1/jobs/x/subnets/{2**31}/export", {}),
+    ],
+)
+def test_ids_beyond_the_id_columns_are_refused_before_the_database(
+    door: tuple[TestClient, Database, RecordingScheduler, dict[str, str]],
+    method: str,
+    path: str,
+    extra: dict[str, str],
+) -> None:
+    """Row ids are 32-bit columns: PostgreSQL errors on a larger one, so it never reaches the query."""
+    client, _db, _, headers = door
+    r = client.request(method, path, headers={**headers, **extra})
+    assert r.status_code == 422, r.text[:300]
+    assert "2147483647" in _message(r)
