@@ -56,7 +56,7 @@ def test_bad_options_are_422_naming_the_field(
     res = client.post("/v1/jobs", json=_pool_spec(spec, **options), headers=alice[1])
     assert res.status_code == 422, res.text
     assert field in res.text
-    assert res.json()["detail"][0]["loc"] == ["body", "search_space"]
+    assert res.json()["detail"][0]["loc"][:2] == ["body", "search_space"]
     assert _job_rows(db) == 0
 
 
