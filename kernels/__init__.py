@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kernels._registry import get_block, list_blocks, register_block
 from kernels.base import ZERO_COST, BlockConfig, BlockCost, ElasticBlock
-from kernels.bottleneck import ElasticInvertedBottleneck, ElasticMixer, InvertedBottleneck
+from kernels.bottleneck import ElasticInvertedBottleneck, ElasticMixer, InvertedBottleneck, hidden_channels
 from kernels.compiled import compile_deploy, deploy, fuse_block, to_channels_last, triton_available
 from kernels.conv_bn import ConvBNAct
 from kernels.cost import conv_cost, elementwise_cost, measure_macs
@@ -23,7 +23,7 @@ from kernels.large_kernel import (
     RepLargeKernelDW,
     large_kernel_dw_cost,
 )
-from kernels.mbconv import ElasticMBConv, MBConv, hidden_channels, mbconv_cost
+from kernels.mbconv import ElasticMBConv, MBConv, mbconv_cost
 from kernels.preprocess import Preprocess
 from kernels.se import ElasticSqueezeExcite, SqueezeExcite
 

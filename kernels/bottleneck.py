@@ -1,12 +1,18 @@
 """An inverted bottleneck with a pluggable depthwise token mixer, in static and elastic form.
 
 ``1x1 expand -> mixer (depthwise, carries the stride) -> 1x1 project (+ residual)``:
-the shape of MBConv, so a block built on it can stand in for MBConv in a stage.
+the shape of MBConv, so a block built on it can stand in for MBConv in a stage. A *fused*
+bottleneck (EfficientNetV2's fused MBConv) has a ``k x k`` expand that carries the stride
+and an identity mixer. The width rule, the residual rule and the cost of the whole block
+live here once; MBConv, whose weights are laid out for Once-for-All's kernel transforms,
+uses them too.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -15,7 +21,14 @@ from kernels.base import BlockConfig, BlockCost, ElasticBlock
 from kernels.conv_bn import ConvBNAct
 from kernels.cost import conv_cost, elementwise_cost
 from kernels.elastic_conv import ElasticConvBN
-from kernels.mbconv import hidden_channels
+
+MixerCost = Callable[[int, int, tuple[int, int], int], tuple[BlockCost, tuple[int, int]]]
+"""``(channels, kernel_size, in_hw, stride) -> (deploy-form cost with activation, output size)``."""
+
+
+def hidden_channels(in_channels: int, expand_ratio: float) -> int:
+    """Width of the expanded (depthwise) part of a block."""
+    return max(1, round(in_channels * expand_ratio))
 
 
 def resolve_residual(max_config: BlockConfig, residual: bool | None, name: str) -> bool:
@@ -36,6 +49,37 @@ def check_residual_config(config: BlockConfig, has_residual: bool, name: str) ->
             f"{name}: a residual block needs equal active channels, got "
             f"{config.in_channels}->{config.out_channels}; give both the same width"
         )
+
+
+def bottleneck_cost(
+    config: BlockConfig,
+    *,
+    input_hw: tuple[int, int],
+    residual: bool,
+    mixer_cost: MixerCost,
+    fused: bool = False,
+) -> BlockCost:
+    """Deploy-form cost of ``expand -> act -> mixer -> project (+ residual)`` at ``config``.
+
+    ``fused``: the expand is ``k x k`` and strided, and ``mixer_cost`` sees stride 1.
+    """
+    hidden = hidden_channels(config.in_channels, config.expand_ratio)
+    k = config.kernel_size if fused else 1
+    total, hw = conv_cost(
+        in_channels=config.in_channels,
+        out_channels=hidden,
+        kernel=(k, k),
+        in_hw=input_hw,
+        stride=config.stride if fused else 1,
+    )
+    total += elementwise_cost(hidden, hw)
+    mixed, hw = mixer_cost(hidden, config.kernel_size, hw, 1 if fused else config.stride)
+    total += mixed
+    projected, hw = conv_cost(in_channels=hidden, out_channels=config.out_channels, kernel=(1, 1), in_hw=hw)
+    total += projected
+    if residual:
+        total += elementwise_cost(config.out_channels, hw, reads=2)
+    return total
 
 
 class InvertedBottleneck(nn.Module):
@@ -84,7 +128,13 @@ class ElasticMixer(nn.Module, ABC):
 
 
 class ElasticInvertedBottleneck(ElasticBlock):
-    """Elastic bottleneck; subclasses supply the mixer through :meth:`build_mixer`."""
+    """Elastic bottleneck; subclasses supply the mixer through :meth:`build_mixer`.
+
+    ``fused = True``: the expand convolution has the block's (elastic) kernel and stride.
+    """
+
+    fused: ClassVar[bool] = False
+    static_type: ClassVar[type[InvertedBottleneck]] = InvertedBottleneck
 
     def __init__(
         self,
@@ -106,7 +156,8 @@ class ElasticInvertedBottleneck(ElasticBlock):
         self.act_layer = act_layer
         self.has_residual = resolve_residual(m, residual, type(self).__name__)
         max_hidden = hidden_channels(m.in_channels, m.expand_ratio)
-        self.expand = ElasticConvBN(m.in_channels, max_hidden, 1)
+        k, stride = (m.kernel_size, m.stride) if self.fused else (1, 1)
+        self.expand = ElasticConvBN(m.in_channels, max_hidden, k, stride=stride)
         self.expand_act = act_layer()
         self.mixer = self.build_mixer(max_hidden)
         self.mixer.check_kernel(m.kernel_size)
@@ -133,6 +184,10 @@ class ElasticInvertedBottleneck(ElasticBlock):
     def _residual(self, config: BlockConfig) -> bool:
         return self.has_residual
 
+    def _expand_kernel(self, config: BlockConfig) -> tuple[int, int]:
+        k = config.kernel_size if self.fused else 1
+        return (k, k)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.active
         if x.shape[1] != a.in_channels:
@@ -140,7 +195,7 @@ class ElasticInvertedBottleneck(ElasticBlock):
                 f"{type(self).__name__}: input has {x.shape[1]} channels, the active config {a.in_channels}"
             )
         hidden = hidden_channels(a.in_channels, a.expand_ratio)
-        y = self.expand_act(self.expand(x, hidden, (1, 1)))
+        y = self.expand_act(self.expand(x, hidden, self._expand_kernel(a)))
         y = self.mixer(y, a.kernel_size)
         y = self.project(y, a.out_channels, (1, 1))
         return x + y if self._residual(a) else y
@@ -148,8 +203,10 @@ class ElasticInvertedBottleneck(ElasticBlock):
     def extract(self) -> InvertedBottleneck:
         a = self.active
         hidden = hidden_channels(a.in_channels, a.expand_ratio)
-        return InvertedBottleneck(
-            expand=self.expand.export(a.in_channels, hidden, (1, 1), act_layer=self.act_layer),
+        return self.static_type(
+            expand=self.expand.export(
+                a.in_channels, hidden, self._expand_kernel(a), act_layer=self.act_layer
+            ),
             mixer=self.mixer.export(hidden, a.kernel_size),
             project=self.project.export(hidden, a.out_channels, (1, 1), act_layer=None),
             residual=self._residual(a),
@@ -161,17 +218,6 @@ class ElasticInvertedBottleneck(ElasticBlock):
     @classmethod
     def config_cost(cls, config: BlockConfig, *, input_hw: tuple[int, int], residual: bool) -> BlockCost:
         """Deploy-form cost of this block type at ``config``, without building one."""
-        hidden = hidden_channels(config.in_channels, config.expand_ratio)
-        total, hw = conv_cost(
-            in_channels=config.in_channels, out_channels=hidden, kernel=(1, 1), in_hw=input_hw
+        return bottleneck_cost(
+            config, input_hw=input_hw, residual=residual, mixer_cost=cls.mixer_cost, fused=cls.fused
         )
-        total += elementwise_cost(hidden, hw)
-        mixed, hw = cls.mixer_cost(hidden, config.kernel_size, hw, config.stride)
-        total += mixed
-        projected, hw = conv_cost(
-            in_channels=hidden, out_channels=config.out_channels, kernel=(1, 1), in_hw=hw
-        )
-        total += projected
-        if residual:
-            total += elementwise_cost(config.out_channels, hw, reads=2)
-        return total

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kernels.bn import copy_bn_slice, elastic_batch_norm
 from kernels.conv_bn import ConvBNAct
-from kernels.mbconv import elastic_batch_norm
 
 
 class ElasticConvBN(nn.Module):
@@ -89,14 +89,5 @@ class ElasticConvBN(nn.Module):
             act_layer=act_layer,
         ).to(self.weight.device, self.weight.dtype)
         static.conv.weight.copy_(self.active_weight(in_channels, out_channels, kernel))
-        bn = static.bn
-        assert isinstance(bn, nn.BatchNorm2d)
-        assert bn.running_mean is not None and bn.running_var is not None
-        assert self.bn.running_mean is not None and self.bn.running_var is not None
-        bn.weight.copy_(self.bn.weight[:out_channels])
-        bn.bias.copy_(self.bn.bias[:out_channels])
-        bn.running_mean.copy_(self.bn.running_mean[:out_channels])
-        bn.running_var.copy_(self.bn.running_var[:out_channels])
-        bn.eps = self.bn.eps
-        bn.momentum = self.bn.momentum
+        copy_bn_slice(self.bn, static.bn, out_channels, with_count=False)
         return static

@@ -11,57 +11,11 @@ from torch import nn
 
 from kernels._registry import register_block
 from kernels.base import BlockConfig, BlockCost, ElasticBlock
+from kernels.bn import copy_bn_slice, elastic_batch_norm, permute_bn
+from kernels.bottleneck import bottleneck_cost, check_residual_config, hidden_channels, resolve_residual
 from kernels.conv_bn import ConvBNAct
 from kernels.cost import conv_cost, elementwise_cost
 from kernels.se import ElasticSqueezeExcite, SqueezeExcite, se_channels
-
-
-def hidden_channels(in_channels: int, expand_ratio: float) -> int:
-    """Width of the expanded (depthwise) part of a block."""
-    return max(1, round(in_channels * expand_ratio))
-
-
-def elastic_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
-    """``bn`` on the first ``x.shape[1]`` channels; training updates the shared statistics in place."""
-    c = x.shape[1]
-    assert bn.running_mean is not None and bn.running_var is not None
-    momentum = 0.0
-    if bn.training and bn.track_running_stats:
-        assert bn.num_batches_tracked is not None
-        bn.num_batches_tracked.add_(1)
-        # momentum None means a cumulative average, as in nn.BatchNorm2d (used by BN recalibration).
-        momentum = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
-    return F.batch_norm(
-        x,
-        bn.running_mean[:c],
-        bn.running_var[:c],
-        bn.weight[:c],
-        bn.bias[:c],
-        training=bn.training or not bn.track_running_stats,
-        momentum=momentum,
-        eps=bn.eps,
-    )
-
-
-@torch.no_grad()
-def _copy_bn(src: nn.BatchNorm2d, dst: nn.Module, channels: int) -> None:
-    assert isinstance(dst, nn.BatchNorm2d)
-    assert src.running_mean is not None and src.running_var is not None
-    assert dst.running_mean is not None and dst.running_var is not None
-    dst.weight.copy_(src.weight[:channels])
-    dst.bias.copy_(src.bias[:channels])
-    dst.running_mean.copy_(src.running_mean[:channels])
-    dst.running_var.copy_(src.running_var[:channels])
-    if src.num_batches_tracked is not None and dst.num_batches_tracked is not None:
-        dst.num_batches_tracked.copy_(src.num_batches_tracked)
-    dst.eps, dst.momentum = src.eps, src.momentum
-
-
-@torch.no_grad()
-def _permute_bn(bn: nn.BatchNorm2d, order: torch.Tensor) -> None:
-    assert bn.running_mean is not None and bn.running_var is not None
-    for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
-        t.copy_(t[order])
 
 
 class MBConv(nn.Module):
@@ -114,32 +68,38 @@ class MBConv(nn.Module):
         self.project.reparameterize()
 
 
-# Pure and called for every layer of every arch a search looks at: memoised.
-@functools.lru_cache(maxsize=1 << 16)
-def mbconv_cost(
-    config: BlockConfig, *, input_hw: tuple[int, int], use_se: bool, residual: bool | None = None
-) -> BlockCost:
-    """Cost of one MBConv of ``config`` in its deploy form (BatchNorm folded into biases)."""
-    cin, cout, k = config.in_channels, config.out_channels, config.kernel_size
-    hid = hidden_channels(cin, config.expand_ratio)
-    expand, hw = conv_cost(in_channels=cin, out_channels=hid, kernel=(1, 1), in_hw=input_hw)
-    total = expand + elementwise_cost(hid, hw)
-    dw, hw = conv_cost(
-        in_channels=hid, out_channels=hid, kernel=(k, k), in_hw=hw, stride=config.stride, groups=hid
+def _mbconv_mixer_cost(
+    hid: int, k: int, hw: tuple[int, int], stride: int, *, use_se: bool
+) -> tuple[BlockCost, tuple[int, int]]:
+    """Depthwise ``k x k`` with its activation, then squeeze-excite if ``use_se``."""
+    total, hw = conv_cost(
+        in_channels=hid, out_channels=hid, kernel=(k, k), in_hw=hw, stride=stride, groups=hid
     )
-    total = total + dw + elementwise_cost(hid, hw)
+    total += elementwise_cost(hid, hw)
     if use_se:
         mid = se_channels(hid)
         reduce, _ = conv_cost(in_channels=hid, out_channels=mid, kernel=(1, 1), in_hw=(1, 1))
         excite, _ = conv_cost(in_channels=mid, out_channels=hid, kernel=(1, 1), in_hw=(1, 1))
         # pooling reads the tensor; the gating multiply costs a MAC per element and reads + writes it
         gate = BlockCost(macs=hid * hw[0] * hw[1], params=0, bytes_moved=0)
-        total = total + reduce + excite + gate + elementwise_cost(hid, hw, reads=2, writes=1)
-    project, hw = conv_cost(in_channels=hid, out_channels=cout, kernel=(1, 1), in_hw=hw)
-    total = total + project
-    if (config.stride == 1 and cin == cout) if residual is None else residual:
-        total = total + elementwise_cost(cout, hw, reads=2, writes=1)
-    return total
+        total += reduce + excite + gate + elementwise_cost(hid, hw, reads=2, writes=1)
+    return total, hw
+
+
+# Pure and called for every layer of every arch a search looks at: memoised.
+@functools.lru_cache(maxsize=1 << 16)
+def mbconv_cost(
+    config: BlockConfig, *, input_hw: tuple[int, int], use_se: bool, residual: bool | None = None
+) -> BlockCost:
+    """Cost of one MBConv of ``config`` in its deploy form (BatchNorm folded into biases)."""
+    if residual is None:
+        residual = config.stride == 1 and config.in_channels == config.out_channels
+    return bottleneck_cost(
+        config,
+        input_hw=input_hw,
+        residual=residual,
+        mixer_cost=functools.partial(_mbconv_mixer_cost, use_se=use_se),
+    )
 
 
 @register_block("mbconv")
@@ -180,13 +140,7 @@ class ElasticMBConv(ElasticBlock):
             )
         self.kernel_sizes = sizes
         self.use_se = use_se
-        can_add = max_config.stride == 1 and max_config.in_channels == max_config.out_channels
-        if residual and not can_add:
-            raise ValueError(
-                f"ElasticMBConv: a residual needs stride 1 and equal channels, got {max_config}; "
-                "pass residual=None to decide automatically"
-            )
-        self.has_residual = can_add if residual is None else residual
+        self.has_residual = resolve_residual(max_config, residual, "ElasticMBConv")
         cin, cout = max_config.in_channels, max_config.out_channels
         hid = hidden_channels(cin, max_config.expand_ratio)
         self.expand_weight = nn.Parameter(torch.empty(hid, cin, 1, 1))
@@ -208,11 +162,7 @@ class ElasticMBConv(ElasticBlock):
         super().check_config(config)
         if config.kernel_size not in self.kernel_sizes:
             raise ValueError(f"ElasticMBConv: kernel {config.kernel_size} is not one of {self.kernel_sizes}")
-        if self.has_residual and config.in_channels != config.out_channels:
-            raise ValueError(
-                f"ElasticMBConv: a residual block needs equal active channels, got "
-                f"{config.in_channels}->{config.out_channels}"
-            )
+        check_residual_config(config, self.has_residual, "ElasticMBConv")
 
     def active_kernel(self, kernel_size: int, channels: int) -> torch.Tensor:
         """The depthwise kernel for ``kernel_size`` on the first ``channels`` channels."""
@@ -260,9 +210,9 @@ class ElasticMBConv(ElasticBlock):
         block.expand.conv.weight.copy_(self.expand_weight[:hid, : c.in_channels])
         block.depthwise.conv.weight.copy_(self.active_kernel(c.kernel_size, hid))
         block.project.conv.weight.copy_(self.project_weight[: c.out_channels, :hid])
-        _copy_bn(self.expand_bn, block.expand.bn, hid)
-        _copy_bn(self.dw_bn, block.depthwise.bn, hid)
-        _copy_bn(self.project_bn, block.project.bn, c.out_channels)
+        copy_bn_slice(self.expand_bn, block.expand.bn, hid)
+        copy_bn_slice(self.dw_bn, block.depthwise.bn, hid)
+        copy_bn_slice(self.project_bn, block.project.bn, c.out_channels)
         if self.se is not None:
             block.se = self.se.extract(hid)
         block.train(self.training)
@@ -282,8 +232,8 @@ class ElasticMBConv(ElasticBlock):
         self.project_weight.copy_(self.project_weight[:, order])
         self.expand_weight.copy_(self.expand_weight[order])
         self.dw_weight.copy_(self.dw_weight[order])
-        _permute_bn(self.expand_bn, order)
-        _permute_bn(self.dw_bn, order)
+        permute_bn(self.expand_bn, order)
+        permute_bn(self.dw_bn, order)
         if self.se is not None:
             self.se.permute_channels(order)
 

@@ -109,7 +109,11 @@ def _cpu_model() -> str:
 
 
 def environment(profile: HardwareProfile | None = None) -> dict[str, Any]:
-    """What a measurement ran on; stored next to every measurement."""
+    """What a measurement ran on, as the benchmarks record it in their reports.
+
+    The store does not keep it: a ``Measurement`` row's ``env`` holds only its search-space
+    key and the protocol's extra stats (``env.stats``: raw median, reference time, slowdown).
+    """
     on_cuda = profile is not None and profile.device == "cuda" and torch.cuda.is_available()
     env: dict[str, Any] = {
         "device_name": torch.cuda.get_device_name(0) if on_cuda else _cpu_model(),

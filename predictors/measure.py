@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -17,6 +17,8 @@ from torch import nn
 from kernels.fuse import reparameterize_model
 from predictors.hardware import HardwareProfile, int8_engine
 from predictors.reference import reference_clock
+
+K = TypeVar("K", bound=Hashable)
 
 # Calibration batches for int8: enough to set activation ranges, cheap next to timing.
 _CALIBRATION_BATCHES = 4
@@ -170,6 +172,33 @@ def prepare_for_profile(
     return deployed, example
 
 
+def interleaved_samples(
+    runs: Sequence[Callable[[], object]],
+    *,
+    sync: Callable[[], None],
+    repeats: int,
+    min_time_s: float,
+    max_rounds: int | None = None,
+) -> list[list[float]]:
+    """Per-run times (ms) of each of ``runs``, called in turn round after round.
+
+    At least ``repeats`` rounds and ``min_time_s`` seconds, but never more than ``max_rounds``
+    (default ``20 * repeats``). Interleaving makes drift in machine speed hit every run alike.
+    """
+    limit = 20 * repeats if max_rounds is None else max(repeats, max_rounds)
+    samples: list[list[float]] = [[] for _ in runs]
+    started = time.perf_counter()
+    rounds = 0
+    while rounds < repeats or (time.perf_counter() - started < min_time_s and rounds < limit):
+        for fn, out in zip(runs, samples, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            out.append((time.perf_counter() - t0) * 1e3)
+        rounds += 1
+    return samples
+
+
 def _time_runs(
     run: Callable[[], object],
     *,
@@ -179,23 +208,45 @@ def _time_runs(
     reference: Callable[[], object] | None = None,
 ) -> tuple[list[float], list[float]]:
     """Per-run times (ms) of ``run`` and, when given, of ``reference`` run just before each."""
-    samples: list[float] = []
-    ref_samples: list[float] = []
-    started = time.perf_counter()
-    # At least ``repeats`` runs and ``min_time_s`` seconds, but never unboundedly many.
-    while len(samples) < repeats or (
-        time.perf_counter() - started < min_time_s and len(samples) < 20 * repeats
-    ):
-        if reference is not None:
-            t0 = time.perf_counter()
-            reference()
-            sync()
-            ref_samples.append((time.perf_counter() - t0) * 1e3)
-        t0 = time.perf_counter()
-        run()
-        sync()
-        samples.append((time.perf_counter() - t0) * 1e3)
+    if reference is None:
+        return interleaved_samples([run], sync=sync, repeats=repeats, min_time_s=min_time_s)[0], []
+    ref_samples, samples = interleaved_samples(
+        [reference, run], sync=sync, repeats=repeats, min_time_s=min_time_s
+    )
     return samples, ref_samples
+
+
+def _no_sync() -> None:
+    return None
+
+
+def time_variants(
+    runs: Mapping[K, Callable[[], object]],
+    *,
+    warmup: int = 2,
+    repeats: int = 5,
+    min_time_s: float = 0.0,
+    max_rounds: int | None = None,
+    sync: Callable[[], None] = _no_sync,
+) -> dict[K, LatencyStats]:
+    """This protocol for comparing several variants of one computation (layouts, modes, shapes).
+
+    Each is warmed up, then all are timed interleaved (:func:`interleaved_samples`) and
+    summarised as :class:`LatencyStats` (raw times: the variants are each other's reference).
+    The caller pins threads (:func:`pinned_threads`) and picks the grad mode.
+    """
+    if warmup < 0 or repeats < 1 or not runs:
+        raise ValueError(
+            f"need warmup >= 0, repeats >= 1 and a run, got {warmup}, {repeats}, {len(runs)} runs"
+        )
+    for fn in runs.values():
+        for _ in range(warmup):
+            fn()
+    sync()
+    samples = interleaved_samples(
+        list(runs.values()), sync=sync, repeats=repeats, min_time_s=min_time_s, max_rounds=max_rounds
+    )
+    return {name: LatencyStats.from_samples(times) for name, times in zip(runs, samples, strict=True)}
 
 
 def _summarise(

@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from kernels.base import BlockConfig
+from kernels.bn import elastic_batch_norm
 from kernels.conv_bn import ConvBNAct
-from kernels.mbconv import ElasticMBConv, elastic_batch_norm
+from kernels.mbconv import ElasticMBConv
 from kernels.preprocess import Preprocess, resize_images
 from supernets.arch import Arch
 from supernets.supernet import Supernet

@@ -1,4 +1,9 @@
-"""A scheduler for an API-only node: jobs wait in the database for a node that runs them."""
+"""A scheduler for an API-only node (``NAS_SCHEDULER=none``): it runs nothing and nothing polls.
+
+Submitted jobs stay 'queued' in the database. No worker picks them up while this scheduler
+serves; they run only when a process with the Ray scheduler starts on the same database
+(``RayScheduler.start`` resubmits every unfinished job).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from workers.scheduler import Scheduler
 
 
 class QueueOnlyScheduler(Scheduler):
-    """Accepts jobs and leaves them queued; cancelling a queued job ends it at once."""
+    """Accepts jobs and leaves them queued (none runs until a Ray scheduler starts on this database);
+    cancelling a queued job ends it at once."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

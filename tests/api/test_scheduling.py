@@ -31,12 +31,13 @@ def test_submit_and_cancel_reach_the_scheduler(settings: Settings, spec: dict[st
         assert sched.submitted == [job_id]
         body = client.post(f"/v1/jobs/{job_id}/cancel", headers=headers).json()
         assert sched.cancelled == [job_id]
-        # The job keeps running until a worker sees the flag; only the flag is set here.
-        assert body["status"] == "queued"
+        # The API sets the flag and answers with the job as the scheduler left it; what the
+        # scheduler does with a queued job (both real ones end it at once) is theirs to test.
         db = Database(settings.database_url)
         with db.session() as s:
             job = crud.get_job(s, job_id=job_id)
             assert job is not None and job.cancel_requested
+            assert body["status"] == job.status.value
         db.dispose()
         assert client.get("/v1/hardware", headers=headers).json() == [
             {"profile": "cpu-fp32", "nodes": ["10.0.0.1"]}

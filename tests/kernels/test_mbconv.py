@@ -8,8 +8,9 @@ from torch import nn
 
 from kernels._registry import get_block
 from kernels.base import BlockConfig
+from kernels.bottleneck import hidden_channels
 from kernels.fuse import reparameterize_model
-from kernels.mbconv import ElasticMBConv, MBConv, hidden_channels
+from kernels.mbconv import ElasticMBConv, MBConv
 
 MAX = BlockConfig(in_channels=8, out_channels=8, kernel_size=7, expand_ratio=6, stride=1)
 CONFIGS = [
