@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from nas.pipeline import run_job
 from nas.schemas import JobSpec, JobStatus
 from nas.settings import Settings
 from nas.store import Database, crud
+from nas.store.models import utcnow
 from predictors import LatencyStats, get_profile, measure_latency
 from supernets import make_space
 
@@ -104,14 +106,21 @@ def test_crashed_job_resumes_without_redoing_work(setup: tuple[Settings, Databas
     settings, db, job_id = setup
     first = LocalMeasurer(crash_after=3)
     with pytest.raises(Crash):
-        run_job(job_id, settings=settings, measure_latency=first)
+        run_job(job_id, settings=settings, measure_latency=first, owner="w1")
     with db.session() as s:
         assert crud.get_job(s, job_id=job_id).status == JobStatus.running  # type: ignore[union-attr]
         checkpoints = crud.list_artifacts(s, job_id=job_id, kind="checkpoint")
         assert [a.meta["epoch"] for a in checkpoints] == [1, 2]
 
+    # The dead worker's lease is still live: another worker leaves the job alone...
     second = LocalMeasurer()
-    assert run_job(job_id, settings=settings, measure_latency=second) == "succeeded"
+    assert run_job(job_id, settings=settings, measure_latency=second, owner="w2") == "running"
+    assert second.count == 0
+    # ...until the reaper finds the lease expired and requeues it.
+    with db.session() as s:
+        later = utcnow() + timedelta(seconds=settings.lease_s + 1)
+        assert crud.reap_expired(s, max_attempts=settings.max_attempts, now=later).requeued == [job_id]
+    assert run_job(job_id, settings=settings, measure_latency=second, owner="w2") == "succeeded"
     with db.session() as s:
         # Training was not repeated, and nothing measured before the crash was measured again.
         assert len(crud.list_artifacts(s, job_id=job_id, kind="checkpoint")) == 2
