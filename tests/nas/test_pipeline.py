@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from torch import nn
 
 from nas.pipeline import run_job
 from nas.schemas import JobSpec, JobStatus
 from nas.settings import Settings
 from nas.store import Database, crud
-from nas.store.models import utcnow
+from nas.store.models import Measurement, utcnow
 from predictors import LatencyStats, get_profile, measure_latency
 from supernets import make_space
 
@@ -151,3 +152,69 @@ def test_cancel_stops_the_job(setup: tuple[Settings, Database, str]) -> None:
     assert run_job(job_id, settings=settings, measure_latency=LocalMeasurer()) == "cancelled"
     with db.session() as s:
         assert crud.list_subnets(s, job_id=job_id) == []
+
+
+class TakeoverMeasurer(LocalMeasurer):
+    """Before its first measurement, the job's lease expires and another worker claims the job."""
+
+    def __init__(self, db: Database, settings: Settings, job_id: str) -> None:
+        super().__init__()
+        self.db, self.settings, self.job_id = db, settings, job_id
+
+    def __call__(self, items: list[tuple[nn.Module, tuple[int, ...]]], profile: str) -> list[LatencyStats]:
+        if self.count == 0:
+            later = utcnow() + timedelta(seconds=self.settings.lease_s + 1)
+            with self.db.session() as s:
+                assert crud.reap_expired(s, max_attempts=3, now=later).requeued == [self.job_id]
+                lease = crud.claim_job(
+                    s,
+                    job_id=self.job_id,
+                    owner="w2",
+                    lease_s=self.settings.lease_s,
+                    max_attempts=3,
+                    now=later,
+                )
+                assert lease is not None and lease.attempt == 2
+        return super().__call__(items, profile)
+
+
+def test_a_worker_that_lost_its_lease_stops_and_writes_nothing(setup: tuple[Settings, Database, str]) -> None:
+    settings, db, job_id = setup
+    measurer = TakeoverMeasurer(db, settings, job_id)
+    assert run_job(job_id, settings=settings, measure_latency=measurer, owner="w1") == "lease_lost"
+    assert measurer.count == 1  # it measured once, then its first write was refused and it stopped
+    with db.read() as s:
+        job = crud.get_job(s, job_id=job_id)
+        assert job is not None and job.status == JobStatus.running and job.lease_owner == "w2"
+        assert job.attempt == 2
+        assert crud.list_subnets(s, job_id=job_id) == []
+        assert s.scalars(select(Measurement)).all() == []
+
+
+def _geometry_spec(**search_space: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {**SPEC, "training": {**SPEC["training"], "epochs": 1}}
+    spec["search"] = {**SPEC["search"], "measure_budget": 8, "population": 8, "generations": 1}
+    spec["search_space"] = {**SPEC["search_space"], **search_space}
+    return JobSpec.model_validate(spec).model_dump(mode="json")
+
+
+@pytest.mark.slow
+def test_jobs_of_other_families_and_geometries_share_one_database(
+    setup: tuple[Settings, Database, str],
+) -> None:
+    settings, db, first = setup
+    with db.session() as s:
+        owner = crud.get_job(s, job_id=first).owner_id  # type: ignore[union-attr]
+        specs = [
+            _geometry_spec(family="ofa-opchoice", ops=["mbconv", "fused_mbconv"]),
+            _geometry_spec(width_mults=[0.5, 1.0]),
+        ]
+        others = [crud.create_job(s, owner_id=owner, name=f"g{i}", spec=sp).id for i, sp in enumerate(specs)]
+    for job_id in (first, *others):
+        assert run_job(job_id, settings=settings, measure_latency=LocalMeasurer()) == "succeeded"
+    with db.read() as s:
+        for job_id in (first, *others):
+            own = len(crud.list_subnets(s, job_id=job_id))
+            latency = [p for p in crud.list_predictors(s) if p.job_id == job_id and p.kind == "latency"]
+            # Each latency predictor saw this job's geometry only: at most its own measured subnets.
+            assert latency and all(p.n_samples <= own for p in latency)
