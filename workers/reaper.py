@@ -19,7 +19,9 @@ def reap_once(db: Database, settings: Settings) -> crud.ReapResult:
         for job_id in result.requeued:
             crud.add_event(s, job_id=job_id, kind="log", payload={"message": "lease expired; requeued"})
         for job_id in result.failed:
-            crud.add_event(s, job_id=job_id, kind="status", payload={"status": "failed", "error": "lease"})
+            job = crud.get_job(s, job_id=job_id)
+            error = job.error if job is not None else None
+            crud.add_event(s, job_id=job_id, kind="status", payload={"status": "failed", "error": error})
     for job_id in result.requeued:
         log.warning("job %s: its worker stopped renewing the lease; requeued", job_id)
     for job_id in result.failed:

@@ -63,6 +63,8 @@ def test_a_job_whose_worker_keeps_dying_ends_failed_with_a_reason(
         job = crud.get_job(s, job_id=job_id)
         assert job is not None and job.status == JobStatus.failed
         assert job.error is not None and "stopped renewing its lease" in job.error
+        (event,) = [e for e in crud.list_events(s, job_id=job_id) if e.kind == "status"]
+        assert event.payload == {"status": "failed", "error": job.error}
 
 
 def test_the_reaper_thread_submits_what_it_requeues(env: tuple[Settings, Database, list[str]]) -> None:
