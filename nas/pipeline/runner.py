@@ -19,6 +19,7 @@ from nas.pipeline.train import run_train
 from nas.schemas import JobSpec, JobStatus
 from nas.settings import Settings
 from nas.store import Database, crud
+from nas.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -93,22 +94,22 @@ def _attempt(
                 raise LookupError(f"job {job_id} does not exist")
             if job.status in FINAL:
                 return str(job.status.value)
-            if job.cancel_requested:
-                crud.finish_job(s, job_id=job_id, status=JobStatus.cancelled)
-                return JobStatus.cancelled.value
             spec = JobSpec.model_validate(job.spec)
             lease = crud.claim_job(
                 s, job_id=job_id, owner=owner, lease_s=settings.lease_s, max_attempts=settings.max_attempts
             )
             if lease is None:
                 s.refresh(job)
-                if job.status == JobStatus.running and job.lease_owner != owner:
-                    return str(job.status.value)  # another worker runs it
-                if job.status not in FINAL:
-                    error = f"job used all {settings.max_attempts} attempts; last error: {job.error}"
-                    crud.finish_job(s, job_id=job_id, status=JobStatus.failed, error=error)
-                    return JobStatus.failed.value
-                return str(job.status.value)
+                expires = job.lease_expires_at
+                live = job.status == JobStatus.running and expires is not None and expires > utcnow()
+                if job.status in FINAL or (live and job.lease_owner != owner):
+                    return str(job.status.value)  # finished, or another worker runs it (and sees a cancel)
+                if job.cancel_requested:
+                    crud.finish_job(s, job_id=job_id, status=JobStatus.cancelled)
+                    return JobStatus.cancelled.value
+                error = f"job used all {settings.max_attempts} attempts; last error: {job.error}"
+                crud.finish_job(s, job_id=job_id, status=JobStatus.failed, error=error)
+                return JobStatus.failed.value
     except Exception as exc:
         if is_transient(exc):
             log.warning("job %s: transient error before it started, retrying: %s", job_id, exc)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from torch import nn
 
 from nas.pipeline import run_job
@@ -218,3 +219,73 @@ def test_jobs_of_other_families_and_geometries_share_one_database(
             latency = [p for p in crud.list_predictors(s) if p.job_id == job_id and p.kind == "latency"]
             # Each latency predictor saw this job's geometry only: at most its own measured subnets.
             assert latency and all(p.n_samples <= own for p in latency)
+
+
+class FlakyMeasurer(LocalMeasurer):
+    """The first measurement fails as a database outage would (transient) or as bad data would."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error: Exception | None = error
+
+    def __call__(self, items: list[tuple[nn.Module, tuple[int, ...]]], profile: str) -> list[LatencyStats]:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        return super().__call__(items, profile)
+
+
+@pytest.mark.slow
+def test_a_transient_error_is_retried_and_a_permanent_one_fails_at_once(
+    setup: tuple[Settings, Database, str],
+) -> None:
+    settings, db, job_id = setup
+    settings = settings.model_copy(update={"retry_backoff_s": 0.0})
+    outage = OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+    assert run_job(job_id, settings=settings, measure_latency=FlakyMeasurer(outage)) == "succeeded"
+    with db.read() as s:
+        job = crud.get_job(s, job_id=job_id)
+        assert job is not None and job.attempt == 2
+        # The retry resumed from storage: training was not repeated.
+        assert len(crud.list_artifacts(s, job_id=job_id, kind="checkpoint")) == 2
+        owner = job.owner_id
+    with db.session() as s:
+        # Another geometry, so that nothing it measures is already in the shared table.
+        second = crud.create_job(
+            s, owner_id=owner, name="bad", spec=_geometry_spec(width_mults=[0.5, 1.0])
+        ).id
+    bad = FlakyMeasurer(ValueError("input shape does not match the profile"))
+    assert run_job(second, settings=settings, measure_latency=bad) == "failed"
+    with db.read() as s:
+        failed = crud.get_job(s, job_id=second)
+        assert failed is not None and failed.attempt == 1
+        assert failed.error == "ValueError: input shape does not match the profile"
+
+
+def test_a_job_under_another_workers_live_lease_is_left_alone(setup: tuple[Settings, Database, str]) -> None:
+    settings, db, job_id = setup
+    with db.session() as s:
+        assert crud.claim_job(s, job_id=job_id, owner="other", lease_s=settings.lease_s, max_attempts=3)
+        crud.request_cancel(s, job_id=job_id)
+    measurer = LocalMeasurer()
+    assert run_job(job_id, settings=settings, measure_latency=measurer, owner="me") == "running"
+    with db.read() as s:
+        job = crud.get_job(s, job_id=job_id)
+        # The cancel is for the worker holding the lease to honour; nothing here touched the job.
+        assert job is not None and job.status == JobStatus.running and job.lease_owner == "other"
+        assert job.attempt == 1 and crud.list_events(s, job_id=job_id)[-1].kind == "cancel"
+    assert measurer.count == 0
+
+
+def test_a_job_out_of_attempts_fails_with_the_reason(setup: tuple[Settings, Database, str]) -> None:
+    settings, db, job_id = setup
+    settings = settings.model_copy(update={"max_attempts": 1})
+    long_ago = utcnow() - timedelta(seconds=2 * settings.lease_s)
+    with db.session() as s:
+        assert crud.claim_job(
+            s, job_id=job_id, owner="dead", lease_s=settings.lease_s, max_attempts=1, now=long_ago
+        )
+    assert run_job(job_id, settings=settings, measure_latency=LocalMeasurer(), owner="me") == "failed"
+    with db.read() as s:
+        job = crud.get_job(s, job_id=job_id)
+        assert job is not None and job.error is not None and "used all 1 attempts" in job.error
