@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import threading
 
+import pytest
+
+from nas.search.study import open_storage
 from nas.store import Database, crud
 
 
@@ -52,3 +55,13 @@ def test_concurrent_predictor_versions_are_distinct(db: Database) -> None:
         t.join()
     assert errors == []
     assert sorted(versions) == [1, 2, 3, 4]
+
+
+def test_optuna_storage_pings_pooled_postgres_connections(db: Database) -> None:
+    if db.is_sqlite:
+        pytest.skip("pool pre-ping is for PostgreSQL; SQLite gets a busy timeout instead")
+    storage = open_storage(db.url)
+    assert storage is not None
+    engine = storage.engine  # type: ignore[attr-defined]
+    assert engine.pool._pre_ping  # a connection killed by a PostgreSQL restart is replaced
+    engine.dispose()
