@@ -72,14 +72,17 @@ def run_job(
     db = Database(settings.database_url)
     owner = owner or worker_identity()
     try:
-        for retry in range(settings.max_attempts):
+        retry = 0
+        while True:
             try:
                 return _attempt(
                     job_id, db=db, settings=settings, measure_latency=measure_latency, owner=owner
                 )
-            except _Retry:
+            except _Retry as exc:
+                if retry >= settings.max_attempts:  # e.g. the database stays down: the reaper takes over
+                    raise (exc.__cause__ or exc) from None
                 time.sleep(settings.retry_backoff_s * 2**retry)
-        return _attempt(job_id, db=db, settings=settings, measure_latency=measure_latency, owner=owner)
+                retry += 1
     finally:
         db.dispose()
 
@@ -94,7 +97,12 @@ def _attempt(
                 raise LookupError(f"job {job_id} does not exist")
             if job.status in FINAL:
                 return str(job.status.value)
-            spec = JobSpec.model_validate(job.spec)
+            try:
+                spec = JobSpec.model_validate(job.spec)
+            except ValueError as exc:  # permanent: a stored spec this version no longer accepts
+                error = f"the job's spec is invalid, resubmit it corrected: {exc}"
+                crud.finish_job(s, job_id=job_id, status=JobStatus.failed, error=error)
+                return JobStatus.failed.value
             lease = crud.claim_job(
                 s, job_id=job_id, owner=owner, lease_s=settings.lease_s, max_attempts=settings.max_attempts
             )

@@ -289,3 +289,17 @@ def test_a_job_out_of_attempts_fails_with_the_reason(setup: tuple[Settings, Data
     with db.read() as s:
         job = crud.get_job(s, job_id=job_id)
         assert job is not None and job.error is not None and "used all 1 attempts" in job.error
+
+
+def test_a_stored_spec_that_no_longer_validates_fails_at_once(setup: tuple[Settings, Database, str]) -> None:
+    settings, db, job_id = setup
+    with db.session() as s:
+        owner = crud.get_job(s, job_id=job_id).owner_id  # type: ignore[union-attr]
+        bad = crud.create_job(s, owner_id=owner, name="bad", spec={"name": "bad", "seed": "not a number"}).id
+    assert run_job(bad, settings=settings, measure_latency=LocalMeasurer()) == "failed"
+    with db.read() as s:
+        job = crud.get_job(s, job_id=bad)
+        assert job is not None and job.attempt == 0
+        assert job.error is not None and job.error.startswith(
+            "the job's spec is invalid, resubmit it corrected"
+        )
