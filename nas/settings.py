@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     max_concurrent_jobs: int = Field(default=1, ge=1, description="jobs trained at once per node")
     train_threads: int = Field(default=0, ge=0, description="torch threads for training (0: all cores)")
 
+    # Leases and retries: every job runs exactly once, and survives crashed workers and lost databases.
+    lease_s: float = Field(
+        default=120.0, gt=0, description="a running job's lease; a worker renews it about once a second"
+    )
+    max_attempts: int = Field(default=3, ge=1, description="attempts per job (crashes and transient errors)")
+    reaper_interval_s: float = Field(
+        default=15.0, gt=0, description="how often the scheduler requeues jobs whose lease expired"
+    )
+    retry_backoff_s: float = Field(
+        default=2.0, ge=0, description="first wait before retrying a transient error (doubles each time)"
+    )
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

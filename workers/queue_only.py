@@ -11,6 +11,7 @@ from typing import Any
 
 from nas.settings import Settings
 from nas.store import Database, crud
+from workers.reaper import Reaper
 from workers.scheduler import Scheduler
 
 
@@ -20,9 +21,12 @@ class QueueOnlyScheduler(Scheduler):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._reaper: Reaper | None = None
 
     def start(self) -> None:
-        return None
+        # Jobs whose worker died still go back to the queue (or fail, out of attempts) from here.
+        self._reaper = Reaper(Database(self.settings.database_url), self.settings, self.submit)
+        self._reaper.start()
 
     def submit(self, job_id: str) -> None:
         return None
@@ -38,4 +42,7 @@ class QueueOnlyScheduler(Scheduler):
         return []
 
     def shutdown(self) -> None:
-        return None
+        if self._reaper is not None:
+            self._reaper.stop()
+            self._reaper.db.dispose()
+            self._reaper = None

@@ -11,6 +11,7 @@ import ray
 
 from nas.settings import Settings
 from nas.store import Database, crud
+from workers.reaper import Reaper, resubmit_on_start
 from workers.resources import JOB_SLOT, node_resources
 from workers.scheduler import Scheduler
 
@@ -77,16 +78,17 @@ class RayScheduler(Scheduler):
         self.settings = absolute_settings(settings)
         self._started_ray = False
         self._db: Database | None = None
+        self._reaper: Reaper | None = None
 
     def start(self) -> None:
         if not ray.is_initialized():
             init_ray(self.settings)
             self._started_ray = True
-        with self._database().read() as s:
-            pending = crud.unfinished_job_ids(s)
-        for job_id in pending:
-            log.info("resubmitting job %s left unfinished by a previous run", job_id)
-            self.submit(job_id)
+        # A job whose lease is live runs elsewhere: only queued and expired ones are (re)submitted;
+        # the job's lease makes a duplicate submission harmless (the second task finds it claimed).
+        resubmit_on_start(self._database(), self.settings, self.submit)
+        self._reaper = Reaper(self._database(), self.settings, self.submit)
+        self._reaper.start()
 
     def submit(self, job_id: str) -> None:
         from workers.tasks import run_job_task
@@ -122,6 +124,9 @@ class RayScheduler(Scheduler):
         return [{"profile": p, "nodes": sorted(n)} for p, n in sorted(profiles.items())]
 
     def shutdown(self) -> None:
+        if self._reaper is not None:
+            self._reaper.stop()
+            self._reaper = None
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
         self._started_ray = False

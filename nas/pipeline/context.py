@@ -67,7 +67,9 @@ class JobContext:
         now = time.monotonic()
         if now - self._last_poll >= self.cancel_poll_s:
             self._last_poll = now
-            with self.db.read() as s:
+            # A write session: on a leased run its fence renews the lease (the heartbeat), and
+            # raises LeaseLostError once another attempt owns the job.
+            with self.db.session() as s:
                 job = crud.get_job(s, job_id=self.job_id)
                 self._cancelled = bool(job is None or job.cancel_requested)
         return self._cancelled

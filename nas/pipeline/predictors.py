@@ -34,8 +34,17 @@ def shared_latency_data(state: JobState, profile: str) -> tuple[list[Arch], list
             .where(Measurement.profile == profile, Measurement.batch == 1)
         ).all()
     seen: dict[str, tuple[Arch, float]] = {}
-    for arch, median, key in rows:
-        seen.setdefault(key, (Arch.from_dict(arch), float(median)))
+    for arch_data, median, key in rows:
+        if key in seen:
+            continue
+        # Only this geometry's rows: another family's arch may not even parse, and one of this family
+        # in another geometry (widths, classes, image size...) has another measurement key.
+        try:
+            arch = Arch.from_dict(arch_data)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if state.measurement_hash(arch) == key:
+            seen[key] = (arch, float(median))
     return [a for a, _ in seen.values()], [v for _, v in seen.values()]
 
 

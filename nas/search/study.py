@@ -20,6 +20,7 @@ from nas.search.select import select_candidates
 ALGORITHMS = ("nsga2", "tpe", "random")
 PREDICTED_ATTR = "predicted"
 TRIALS_RUN_ATTR = "trials_run"
+SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
 def make_sampler(algorithm: str, *, population: int, seed: int) -> optuna.samplers.BaseSampler:
@@ -44,7 +45,13 @@ def open_storage(storage_url: str | None) -> optuna.storages.BaseStorage | None:
     """The service database as Optuna storage (``None`` keeps studies in memory only)."""
     if storage_url is None:
         return None
-    return optuna.storages.RDBStorage(storage_url)
+    if storage_url.startswith("sqlite"):
+        # The API and the workers write the same file: wait for its lock instead of failing at once.
+        engine_kwargs: dict[str, object] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    else:
+        # A restarted PostgreSQL leaves dead pooled connections: test each before use.
+        engine_kwargs = {"pool_pre_ping": True}
+    return optuna.storages.RDBStorage(storage_url, engine_kwargs=engine_kwargs)
 
 
 def _completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

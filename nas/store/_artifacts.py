@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nas.store.models import Artifact, Job, Predictor
+from nas.store.session import ConstraintError
 
 ARTIFACT_KINDS = ("checkpoint", "bundle", "predictor", "weights", "assignment")
 PREDICTOR_KINDS = ("latency", "accuracy")
+PREDICTOR_VERSION_TRIES = 5
 
 
 def add_artifact(
@@ -77,18 +80,28 @@ def add_predictor(
     """Record a fitted predictor; its version is one above the last for (kind, target, space_key)."""
     if kind not in PREDICTOR_KINDS:
         raise ValueError(f"predictor kind {kind!r} is unknown; use one of {list(PREDICTOR_KINDS)}")
-    last = s.scalar(
-        select(func.max(Predictor.version)).where(
-            Predictor.kind == kind, Predictor.target == target, Predictor.space_key == space_key
+    # Two jobs fitting at once can pick the same next version: the unique constraint refuses the
+    # second, which then takes the version after (in a savepoint, so the caller's transaction lives).
+    for _ in range(PREDICTOR_VERSION_TRIES):
+        last = s.scalar(
+            select(func.max(Predictor.version)).where(
+                Predictor.kind == kind, Predictor.target == target, Predictor.space_key == space_key
+            )
         )
+        row = Predictor(
+            kind=kind, target=target, space_key=space_key, version=int(last or 0) + 1, n_samples=n_samples,
+            metrics=metrics, artifact_id=artifact_id, job_id=job_id,
+        )  # fmt: skip
+        try:
+            with s.begin_nested():
+                s.add(row)
+            return row
+        except IntegrityError:
+            continue
+    raise ConstraintError(
+        f"could not number a new {kind} predictor for {target!r} after {PREDICTOR_VERSION_TRIES} tries "
+        "(too many jobs fitting it at once); retry the job"
     )
-    row = Predictor(
-        kind=kind, target=target, space_key=space_key, version=int(last or 0) + 1, n_samples=n_samples,
-        metrics=metrics, artifact_id=artifact_id, job_id=job_id,
-    )  # fmt: skip
-    s.add(row)
-    s.flush()
-    return row
 
 
 def list_predictors(

@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from nas.schemas import JobStatus
 from nas.store.models import Job, JobEvent, utcnow
+from nas.store.session import StoreError
+
+FINAL_STATUSES = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+class FinalStateError(StoreError):
+    """The job already ended (succeeded, failed or cancelled); its status never changes again."""
 
 
 def create_job(s: Session, *, owner_id: int, name: str, spec: dict[str, Any]) -> Job:
@@ -69,7 +76,21 @@ def update_job(
     if progress is not None and not 0.0 <= progress <= 1.0:
         raise ValueError(f"progress must be within [0, 1], got {progress}")
     if status is not None:
-        job.status = status
+        s.flush()
+        # Conditional in the database, not only on the loaded row: a concurrent finish wins once.
+        result = s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status.not_in(FINAL_STATUSES))
+            .values(status=status)
+            .execution_options(synchronize_session=False)
+        )
+        assert isinstance(result, CursorResult)
+        if result.rowcount != 1:
+            s.refresh(job)
+            raise FinalStateError(
+                f"job {job_id} already ended {job.status.value!r}; it cannot become {status.value!r}"
+            )
+        s.refresh(job)
         if status == JobStatus.running and job.started_at is None and started_at is None:
             started_at = utcnow()
         if status.is_final and finished_at is None and job.finished_at is None:
@@ -94,7 +115,10 @@ def finish_job(s: Session, *, job_id: str, status: JobStatus, error: str | None 
         raise ValueError(
             f"finish_job needs a final status (succeeded, failed, cancelled), got {status.value!r}"
         )
-    job = update_job(s, job_id=job_id, status=status, error=error)
+    try:
+        job = update_job(s, job_id=job_id, status=status, error=error)
+    except FinalStateError:
+        return _require_job(s, job_id)  # the first final status stands; no second event
     if status == JobStatus.succeeded:
         job.progress = 1.0
     add_event(

@@ -29,6 +29,8 @@ from nas.store._artifacts import (
 )
 from nas.store._fronts import front_history, front_points, front_targets, latest_front, save_front
 from nas.store._jobs import (
+    FINAL_STATUSES,
+    FinalStateError,
     add_event,
     count_jobs,
     create_job,
@@ -39,6 +41,16 @@ from nas.store._jobs import (
     request_cancel,
     unfinished_job_ids,
     update_job,
+)
+from nas.store._leases import (
+    Lease,
+    LeaseLostError,
+    ReapResult,
+    claim_job,
+    reap_expired,
+    release_to_queue,
+    renew_lease,
+    runnable_job_ids,
 )
 from nas.store._measured import (
     MEASUREMENT_STATS,
@@ -53,13 +65,19 @@ from nas.store._measured import (
 
 __all__ = [
     "ARTIFACT_KINDS",
+    "FINAL_STATUSES",
     "MEASUREMENT_STATS",
     "PREDICTOR_KINDS",
     "TOKEN_TOUCH_INTERVAL",
+    "FinalStateError",
     "JobStatus",
+    "Lease",
+    "LeaseLostError",
+    "ReapResult",
     "add_artifact",
     "add_event",
     "add_predictor",
+    "claim_job",
     "count_jobs",
     "create_job",
     "create_token",
@@ -85,8 +103,12 @@ __all__ = [
     "list_subnets",
     "live_token",
     "put_measurement",
+    "reap_expired",
+    "release_to_queue",
+    "renew_lease",
     "request_cancel",
     "revoke_token",
+    "runnable_job_ids",
     "save_front",
     "token_touch_due",
     "unfinished_job_ids",

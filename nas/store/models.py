@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -63,9 +64,30 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def finite_json(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by None: PostgreSQL's JSON refuses them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
+
+
+class SafeJSON(TypeDecorator[Any]):
+    """JSON storing NaN and infinities as null on every backend (SQLite would keep them, PostgreSQL fails)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return finite_json(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: SafeJSON()}
 
 
 class User(Base):
@@ -106,6 +128,10 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The lease of the worker running the job (see nas/store/_leases.py): one attempt at a time.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None]
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class JobEvent(Base):
@@ -167,12 +193,12 @@ class ParetoFront(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
-    hardware: Mapped[str | None] = mapped_column(String(32))
+    hardware: Mapped[str | None] = mapped_column(String(64))
     # The job spec's target this front answers (None: the job's own constraints only).
     target: Mapped[str | None] = mapped_column(String(64))
     round: Mapped[int] = mapped_column(Integer)
-    objectives: Mapped[list[Any]] = mapped_column(JSON)
-    reference_point: Mapped[list[float] | None] = mapped_column(JSON)
+    objectives: Mapped[list[Any]] = mapped_column(SafeJSON)
+    reference_point: Mapped[list[float] | None] = mapped_column(SafeJSON)
     hypervolume: Mapped[float | None] = mapped_column(Float)
     final: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

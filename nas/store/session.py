@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +24,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 VERSION_TABLE = "nas_alembic_version"
 # Execution option marking the connections of read-only sessions (see ``Database.read``).
 READ_ONLY_OPTION = "nas_read_only"
+# PostgreSQL advisory lock held while migrating, so two API processes starting at once do not race.
+MIGRATION_LOCK_KEY = zlib.crc32(b"nas-migrations")
 
 
 class StoreError(RuntimeError):
@@ -86,6 +90,17 @@ class Database:
             self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
         )
         event.listen(self._read_sessions, "before_flush", _refuse_writes)
+        self._fence: Callable[[Session], None] | None = None
+
+    def fenced(self, fence: Callable[[Session], None]) -> Database:
+        """This database (same engine) whose write sessions run ``fence`` just before each commit.
+
+        The fence runs inside the transaction, so a fence that raises (e.g. a lost job lease) rolls
+        the whole block back: nothing it wrote is kept.
+        """
+        other = copy.copy(self)
+        other._fence = fence
+        return other
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -93,6 +108,8 @@ class Database:
         s = self._sessions()
         try:
             yield s
+            if self._fence is not None:
+                self._fence(s)
             s.commit()
         except IntegrityError as exc:
             s.rollback()
@@ -133,6 +150,12 @@ class Database:
         cfg = self.alembic_config()
         try:
             with self.engine.begin() as conn:
+                # SQLite: the transaction began with BEGIN IMMEDIATE (the write lock) at its first
+                # statement; PostgreSQL: an advisory lock released with the transaction.
+                if self.is_sqlite:
+                    conn.execute(text("SELECT 1"))
+                else:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
         except SQLAlchemyError as exc:

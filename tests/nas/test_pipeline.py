@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from torch import nn
 
 from nas.pipeline import run_job
 from nas.schemas import JobSpec, JobStatus
 from nas.settings import Settings
 from nas.store import Database, crud
+from nas.store.models import Measurement, utcnow
 from predictors import LatencyStats, get_profile, measure_latency
 from supernets import make_space
 
@@ -104,14 +108,21 @@ def test_crashed_job_resumes_without_redoing_work(setup: tuple[Settings, Databas
     settings, db, job_id = setup
     first = LocalMeasurer(crash_after=3)
     with pytest.raises(Crash):
-        run_job(job_id, settings=settings, measure_latency=first)
+        run_job(job_id, settings=settings, measure_latency=first, owner="w1")
     with db.session() as s:
         assert crud.get_job(s, job_id=job_id).status == JobStatus.running  # type: ignore[union-attr]
         checkpoints = crud.list_artifacts(s, job_id=job_id, kind="checkpoint")
         assert [a.meta["epoch"] for a in checkpoints] == [1, 2]
 
+    # The dead worker's lease is still live: another worker leaves the job alone...
     second = LocalMeasurer()
-    assert run_job(job_id, settings=settings, measure_latency=second) == "succeeded"
+    assert run_job(job_id, settings=settings, measure_latency=second, owner="w2") == "running"
+    assert second.count == 0
+    # ...until the reaper finds the lease expired and requeues it.
+    with db.session() as s:
+        later = utcnow() + timedelta(seconds=settings.lease_s + 1)
+        assert crud.reap_expired(s, max_attempts=settings.max_attempts, now=later).requeued == [job_id]
+    assert run_job(job_id, settings=settings, measure_latency=second, owner="w2") == "succeeded"
     with db.session() as s:
         # Training was not repeated, and nothing measured before the crash was measured again.
         assert len(crud.list_artifacts(s, job_id=job_id, kind="checkpoint")) == 2
@@ -142,3 +153,153 @@ def test_cancel_stops_the_job(setup: tuple[Settings, Database, str]) -> None:
     assert run_job(job_id, settings=settings, measure_latency=LocalMeasurer()) == "cancelled"
     with db.session() as s:
         assert crud.list_subnets(s, job_id=job_id) == []
+
+
+class TakeoverMeasurer(LocalMeasurer):
+    """Before its first measurement, the job's lease expires and another worker claims the job."""
+
+    def __init__(self, db: Database, settings: Settings, job_id: str) -> None:
+        super().__init__()
+        self.db, self.settings, self.job_id = db, settings, job_id
+
+    def __call__(self, items: list[tuple[nn.Module, tuple[int, ...]]], profile: str) -> list[LatencyStats]:
+        if self.count == 0:
+            later = utcnow() + timedelta(seconds=self.settings.lease_s + 1)
+            with self.db.session() as s:
+                assert crud.reap_expired(s, max_attempts=3, now=later).requeued == [self.job_id]
+                lease = crud.claim_job(
+                    s,
+                    job_id=self.job_id,
+                    owner="w2",
+                    lease_s=self.settings.lease_s,
+                    max_attempts=3,
+                    now=later,
+                )
+                assert lease is not None and lease.attempt == 2
+        return super().__call__(items, profile)
+
+
+def test_a_worker_that_lost_its_lease_stops_and_writes_nothing(setup: tuple[Settings, Database, str]) -> None:
+    settings, db, job_id = setup
+    measurer = TakeoverMeasurer(db, settings, job_id)
+    assert run_job(job_id, settings=settings, measure_latency=measurer, owner="w1") == "lease_lost"
+    assert measurer.count == 1  # it measured once, then its first write was refused and it stopped
+    with db.read() as s:
+        job = crud.get_job(s, job_id=job_id)
+        assert job is not None and job.status == JobStatus.running and job.lease_owner == "w2"
+        assert job.attempt == 2
+        assert crud.list_subnets(s, job_id=job_id) == []
+        assert s.scalars(select(Measurement)).all() == []
+
+
+def _geometry_spec(**search_space: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {**SPEC, "training": {**SPEC["training"], "epochs": 1}}
+    spec["search"] = {**SPEC["search"], "measure_budget": 8, "population": 8, "generations": 1}
+    spec["search_space"] = {**SPEC["search_space"], **search_space}
+    return JobSpec.model_validate(spec).model_dump(mode="json")
+
+
+@pytest.mark.slow
+def test_jobs_of_other_families_and_geometries_share_one_database(
+    setup: tuple[Settings, Database, str],
+) -> None:
+    settings, db, first = setup
+    with db.session() as s:
+        owner = crud.get_job(s, job_id=first).owner_id  # type: ignore[union-attr]
+        specs = [
+            _geometry_spec(family="ofa-opchoice", ops=["mbconv", "fused_mbconv"]),
+            _geometry_spec(width_mults=[0.5, 1.0]),
+        ]
+        others = [crud.create_job(s, owner_id=owner, name=f"g{i}", spec=sp).id for i, sp in enumerate(specs)]
+    for job_id in (first, *others):
+        assert run_job(job_id, settings=settings, measure_latency=LocalMeasurer()) == "succeeded"
+    with db.read() as s:
+        for job_id in (first, *others):
+            own = len(crud.list_subnets(s, job_id=job_id))
+            latency = [p for p in crud.list_predictors(s) if p.job_id == job_id and p.kind == "latency"]
+            # Each latency predictor saw this job's geometry only: at most its own measured subnets.
+            assert latency and all(p.n_samples <= own for p in latency)
+
+
+class FlakyMeasurer(LocalMeasurer):
+    """The first measurement fails as a database outage would (transient) or as bad data would."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error: Exception | None = error
+
+    def __call__(self, items: list[tuple[nn.Module, tuple[int, ...]]], profile: str) -> list[LatencyStats]:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        return super().__call__(items, profile)
+
+
+@pytest.mark.slow
+def test_a_transient_error_is_retried_and_a_permanent_one_fails_at_once(
+    setup: tuple[Settings, Database, str],
+) -> None:
+    settings, db, job_id = setup
+    settings = settings.model_copy(update={"retry_backoff_s": 0.0})
+    outage = OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+    assert run_job(job_id, settings=settings, measure_latency=FlakyMeasurer(outage)) == "succeeded"
+    with db.read() as s:
+        job = crud.get_job(s, job_id=job_id)
+        assert job is not None and job.attempt == 2
+        # The retry resumed from storage: training was not repeated.
+        assert len(crud.list_artifacts(s, job_id=job_id, kind="checkpoint")) == 2
+        owner = job.owner_id
+    with db.session() as s:
+        # Another geometry, so that nothing it measures is already in the shared table.
+        second = crud.create_job(
+            s, owner_id=owner, name="bad", spec=_geometry_spec(width_mults=[0.5, 1.0])
+        ).id
+    bad = FlakyMeasurer(ValueError("input shape does not match the profile"))
+    assert run_job(second, settings=settings, measure_latency=bad) == "failed"
+    with db.read() as s:
+        failed = crud.get_job(s, job_id=second)
+        assert failed is not None and failed.attempt == 1
+        assert failed.error == "ValueError: input shape does not match the profile"
+
+
+def test_a_job_under_another_workers_live_lease_is_left_alone(setup: tuple[Settings, Database, str]) -> None:
+    settings, db, job_id = setup
+    with db.session() as s:
+        assert crud.claim_job(s, job_id=job_id, owner="other", lease_s=settings.lease_s, max_attempts=3)
+        crud.request_cancel(s, job_id=job_id)
+    measurer = LocalMeasurer()
+    assert run_job(job_id, settings=settings, measure_latency=measurer, owner="me") == "running"
+    with db.read() as s:
+        job = crud.get_job(s, job_id=job_id)
+        # The cancel is for the worker holding the lease to honour; nothing here touched the job.
+        assert job is not None and job.status == JobStatus.running and job.lease_owner == "other"
+        assert job.attempt == 1 and crud.list_events(s, job_id=job_id)[-1].kind == "cancel"
+    assert measurer.count == 0
+
+
+def test_a_job_out_of_attempts_fails_with_the_reason(setup: tuple[Settings, Database, str]) -> None:
+    settings, db, job_id = setup
+    settings = settings.model_copy(update={"max_attempts": 1})
+    long_ago = utcnow() - timedelta(seconds=2 * settings.lease_s)
+    with db.session() as s:
+        assert crud.claim_job(
+            s, job_id=job_id, owner="dead", lease_s=settings.lease_s, max_attempts=1, now=long_ago
+        )
+    assert run_job(job_id, settings=settings, measure_latency=LocalMeasurer(), owner="me") == "failed"
+    with db.read() as s:
+        job = crud.get_job(s, job_id=job_id)
+        assert job is not None and job.error is not None and "used all 1 attempts" in job.error
+
+
+def test_a_stored_spec_that_no_longer_validates_fails_at_once(setup: tuple[Settings, Database, str]) -> None:
+    settings, db, job_id = setup
+    with db.session() as s:
+        owner = crud.get_job(s, job_id=job_id).owner_id  # type: ignore[union-attr]
+        bad = crud.create_job(s, owner_id=owner, name="bad", spec={"name": "bad", "seed": "not a number"}).id
+    assert run_job(bad, settings=settings, measure_latency=LocalMeasurer()) == "failed"
+    with db.read() as s:
+        job = crud.get_job(s, job_id=bad)
+        assert job is not None and job.attempt == 0
+        assert job.error is not None and job.error.startswith(
+            "the job's spec is invalid, resubmit it corrected"
+        )

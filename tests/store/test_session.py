@@ -23,7 +23,7 @@ def _schema_diff(db: Database, metadata: MetaData) -> list[object]:
 
 def test_upgrade_on_empty_database_matches_models(empty_db: Database) -> None:
     empty_db.upgrade()
-    assert empty_db.current_revision() == "0002_front_targets"
+    assert empty_db.current_revision() == "0003_leases"
     assert _schema_diff(empty_db, Base.metadata) == []
 
 
@@ -45,7 +45,7 @@ def test_a_0001_database_upgrades_and_keeps_its_fronts(empty_db: Database) -> No
             )
         )
     empty_db.upgrade()
-    assert empty_db.current_revision() == "0002_front_targets"
+    assert empty_db.current_revision() == "0003_leases"
     assert _schema_diff(empty_db, Base.metadata) == []
     with empty_db.session() as s:
         front = crud.latest_front(s, job_id="j1")  # a front stored before targets is the job's own
