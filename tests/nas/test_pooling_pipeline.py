@@ -4,6 +4,7 @@ assigned member, a crash resumes without redoing work, and the assignment is sto
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from nas.pipeline import run_job
 from nas.schemas import JobSpec, JobStatus
 from nas.settings import Settings
 from nas.store import Database, crud
+from nas.store.models import utcnow
 from supernets import Arch, make_space
 from tests.nas.test_pipeline import SPEC, Crash, LocalMeasurer
 
@@ -52,9 +54,12 @@ def test_mixture_job_measures_every_config_and_resumes(job: tuple[Settings, Data
     settings, db, job_id = job
     first = LocalMeasurer(crash_after=2)
     with pytest.raises(Crash):
-        run_job(job_id, settings=settings, measure_latency=first)
+        run_job(job_id, settings=settings, measure_latency=first, owner="w1")
+    with db.session() as s:  # the reaper finds the dead worker's lease expired and requeues the job
+        later = utcnow() + timedelta(seconds=settings.lease_s + 1)
+        assert crud.reap_expired(s, max_attempts=settings.max_attempts, now=later).requeued == [job_id]
     second = LocalMeasurer()
-    assert run_job(job_id, settings=settings, measure_latency=second) == "succeeded"
+    assert run_job(job_id, settings=settings, measure_latency=second, owner="w2") == "succeeded"
     space = make_space(POOL_SPEC["search_space"], in_channels=1, num_classes=10, image_size=28)
     store = ArtifactStore(settings.artifact_root)
     with db.session() as s:
