@@ -12,6 +12,8 @@ HARDWARE_PROFILES = ("cpu-fp32", "cpu-int8", "cuda-fp32", "cuda-fp16")
 METRICS = ("accuracy", "latency_ms", "params", "flops")
 # Metrics measured per hardware profile; the others are properties of the architecture.
 HARDWARE_METRICS = ("latency_ms",)
+# Bit-widths ``search_space.bits`` may list (32 = float); supernets/bits.py holds the same set.
+QUANT_BITS = (4, 6, 8, 32)
 
 
 class JobStatus(enum.StrEnum):
@@ -57,6 +59,19 @@ class SearchSpaceSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     family: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _bits_known(self) -> SearchSpaceSpec:
+        bits = (self.model_extra or {}).get("bits")
+        if bits is None:
+            return self
+        rule = f"a non-empty list of distinct bit-widths from {list(QUANT_BITS)} (32 = float)"
+        if not isinstance(bits, list) or not bits or any(isinstance(b, bool) for b in bits):
+            raise ValueError(f"search_space.bits must be {rule}, got {bits!r}")
+        bad = [b for b in bits if b not in QUANT_BITS]
+        if bad or len(set(bits)) != len(bits):
+            raise ValueError(f"search_space.bits {bits!r} is not {rule}")
+        return self
 
     def options(self) -> dict[str, Any]:
         """The family's own settings (everything but ``family``)."""
