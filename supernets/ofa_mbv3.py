@@ -433,7 +433,15 @@ class OfaMbv3Space(SearchSpace):
     def build_supernet(self, *, mean: tuple[float, ...], std: tuple[float, ...]) -> Supernet:
         from supernets.ofa_mbv3_net import OfaMbv3Supernet
 
-        return OfaMbv3Supernet(space=self, mean=mean, std=std)
+        net = OfaMbv3Supernet(space=self, mean=mean, std=std)
+        if self.bits is not None:
+            import torch
+
+            from supernets.quant import attach_quantizers
+
+            example = torch.zeros(1, self.in_channels, self.image_size, self.image_size)
+            attach_quantizers(net, net.blocks, self.bits.options, lambda: net.active_arch, example)
+        return net
 
     def __repr__(self) -> str:
         return f"OfaMbv3Space(size={self.size():.3g}, {self.describe()})"
