@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 HARDWARE_PROFILES = ("cpu-fp32", "cpu-int8", "cuda-fp32", "cuda-fp16")
-METRICS = ("accuracy", "latency_ms", "params", "flops")
+METRICS = ("accuracy", "latency_ms", "params", "flops", "size_bytes")
 # Metrics measured per hardware profile; the others are properties of the architecture.
 HARDWARE_METRICS = ("latency_ms",)
 # Bit-widths ``search_space.bits`` may list (32 = float); supernets/bits.py holds the same set.
@@ -109,7 +109,7 @@ class TrainingSpec(_Spec):
 class ObjectiveSpec(_Spec):
     """One objective of the search; latency objectives name the hardware they are measured on."""
 
-    metric: Literal["accuracy", "latency_ms", "params", "flops"]
+    metric: Literal["accuracy", "latency_ms", "params", "flops", "size_bytes"]
     goal: Literal["max", "min"]
     hardware: str | None = None
 
@@ -122,7 +122,7 @@ class ObjectiveSpec(_Spec):
 class ConstraintSpec(_Spec):
     """A bound a subnet on the front must satisfy."""
 
-    metric: Literal["accuracy", "latency_ms", "params", "flops"]
+    metric: Literal["accuracy", "latency_ms", "params", "flops", "size_bytes"]
     hardware: str | None = None
     max: float | None = None
     min: float | None = None

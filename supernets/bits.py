@@ -9,6 +9,7 @@ Without a bits dimension every ``StageArch.bits`` stays ``None``, so existing ha
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -138,3 +139,22 @@ def validate_no_bits(arch: Arch, bad: Any) -> None:
     for i, stage in enumerate(arch.stages):
         if stage.bits is not None:
             raise bad(f"stage {i} bits", stage.bits, [None])
+
+
+_STAGE_LAYER = re.compile(r"^s(\d+)_")
+
+
+def size_bytes(space: Any, arch: Arch) -> int:
+    """Bytes of the weights of ``arch`` stored at their bit-widths (float layers at 4 bytes).
+
+    Every parameter of a layer position ``s{i}_...`` (``space.layer_costs`` names) counts at stage
+    ``i``'s bit-width; the stem, the head and float stages count at 32 bits. Sub-8-bit stages count
+    at their true size although they are deployed as int8.
+    """
+    bits_of = stage_bits(arch)
+    total_bits = 0
+    for name, cost in space.layer_costs(arch):
+        match = _STAGE_LAYER.match(name)
+        bits = bits_of[int(match.group(1))] if match and int(match.group(1)) < len(bits_of) else None
+        total_bits += int(cost.params) * (FLOAT_BITS if is_float(bits) else int(bits))  # type: ignore[arg-type]
+    return (total_bits + 7) // 8

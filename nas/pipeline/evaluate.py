@@ -12,6 +12,7 @@ from nas.pipeline.state import JobState, SubnetRecord
 from nas.store import crud
 from predictors import get_profile
 from supernets import Arch
+from supernets.bits import size_bytes
 from supernets.bn import recalibrate_bn
 from supernets.evaluate import evaluate_accuracy
 
@@ -100,6 +101,7 @@ def measure_subnets(
                 cost.params,
                 cost.macs,
                 None if acc_test is None else float(acc_test),
+                size_bytes=size_bytes(state.space, arch),
             )
         )
         ctx.progress(stage, i + 1, len(unique))

@@ -175,7 +175,7 @@ def run_search(state: JobState) -> None:
         return
     keys = metric_keys(state)
     predictors: dict[str, PredictorLike] = dict(fit_predictors(state, records, store_quality=False))
-    for metric in ("params", "flops"):
+    for metric in ("params", "flops", "size_bytes"):
         if metric in keys:
             predictors[metric] = ExactCostPredictor(space=state.space, metric=metric)
     reference = stored_reference(state) or reference_for(state, records)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nas.schemas import METRICS, JobSpec
+from nas.search.exact import ExactCostPredictor
 from predictors.features import FeatureEncoder
 from supernets import Arch, SearchSpace, make_space
-from supernets.bits import BitsDimension, bits_key, parse_bits, stage_bits
+from supernets.bits import BitsDimension, bits_key, parse_bits, size_bytes, stage_bits, with_bits
 from tests.supernets.conftest import TINY_SPACE
 
 
@@ -80,3 +82,31 @@ def test_features_see_the_bits() -> None:
     diff = enc.encode_one(low) != enc.encode_one(high)
     changed = {n.split("=")[0].split("#")[0] for n, d in zip(enc.names, diff, strict=True) if d}
     assert changed == {bits_key(0), bits_key(1)}
+
+
+def test_size_bytes_counts_weights_at_their_bit_widths() -> None:
+    space = _space([4, 8, 32])
+    costs = dict(space.layer_costs(space.largest()))
+    float_bytes = 4 * space.total_cost(space.largest()).params
+    assert size_bytes(space, space.largest()) == float_bytes
+    assert size_bytes(_space(None), _space(None).largest()) == float_bytes
+    stage0 = sum(c.params for n, c in costs.items() if n.startswith("s0_"))
+    stage1 = sum(c.params for n, c in costs.items() if n.startswith("s1_"))
+    other = costs["stem"].params + costs["head"].params
+    mixed = with_bits(space.largest(), [8, 4])
+    assert size_bytes(space, mixed) == 4 * other + stage0 + (stage1 * 4 + 7) // 8
+    exact = ExactCostPredictor(space=space, metric="size_bytes")
+    assert exact.predict([mixed])[0] == size_bytes(space, mixed)
+
+
+def test_size_bytes_is_an_objective_and_a_constraint_metric() -> None:
+    spec = JobSpec.model_validate(
+        {
+            "name": "q",
+            "dataset": {"name": "fashion-mnist"},
+            "search_space": {"family": "ofa-mbv3", "bits": [4, 8, 32]},
+            "objectives": [{"metric": "accuracy", "goal": "max"}, {"metric": "size_bytes", "goal": "min"}],
+            "constraints": [{"metric": "size_bytes", "max": 100_000}],
+        }
+    )
+    assert spec.objectives[1].key == "size_bytes" and "size_bytes" in METRICS
