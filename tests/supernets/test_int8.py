@@ -7,6 +7,8 @@ import torch
 from torch.ao.nn.quantized import Conv2d as QuantizedConv2d
 
 from kernels.fuse import reparameterize_model
+from predictors import get_profile, measure_latency, prepare_for_profile
+from predictors.measure import is_quantized
 from supernets import OfaMbv3Space, evaluate_accuracy, make_space, recalibrate_bn
 from supernets.bits import with_bits
 from supernets.int8 import to_int8
@@ -54,3 +56,23 @@ def test_int8_accuracy_matches_the_fake_quantized_estimate(fmnist: Data) -> None
         # issue 12 asks for 0.3 points; requantizing each conv's output to 8 bits (min/max step)
         # costs 0.6 points (3 of 512 images) on this 2-epoch net, so this bound is 1 point for now
         assert abs(int8_acc - fake_acc) <= 0.01 + 1e-9
+
+
+def test_cpu_int8_latency_is_measured_on_the_int8_model_itself() -> None:
+    space = make_space(TINY_SPACE | {"bits": [8, 32]}, in_channels=1, num_classes=10, image_size=28)
+    torch.manual_seed(0)
+    net = space.build_supernet(mean=MEAN, std=STD)
+    x = torch.rand(16, 1, 28, 28)
+    model = net.extract(space.smallest())
+    recalibrate_bn(model, x)
+    int8 = to_int8(model, x)
+    assert is_quantized(int8) and not is_quantized(model)
+    profile = get_profile("cpu-int8")
+    deployed, example = prepare_for_profile(int8, input_shape=(1, 28, 28), profile=profile)
+    # not quantized again after training: the integer steps are the learned ones
+    steps = sorted(float(m.scale) for m in int8.modules() if isinstance(m, QuantizedConv2d))
+    assert steps == sorted(float(m.scale) for m in deployed.modules() if isinstance(m, QuantizedConv2d))
+    stats = measure_latency(
+        int8, input_shape=(1, 28, 28), profile=profile, warmup=1, repeats=3, normalise=False
+    )
+    assert stats.median_ms > 0 and deployed(example).shape == (example.shape[0], 10)
