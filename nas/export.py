@@ -63,6 +63,20 @@ def _onnx(model: nn.Module, example: torch.Tensor) -> bytes | None:
         return path.read_bytes()
 
 
+def _bits_line(arch: dict[str, Any], metrics: dict[str, Any]) -> str:
+    bits = [s.get("bits") for s in arch["stages"]]
+    if all(b is None for b in bits):
+        return "- bit-widths: float (no quantization)"
+    shown = ", ".join("float" if b is None or b >= 32 else f"{b}-bit" for b in bits)
+    size = metrics.get("size_bytes")
+    size_s = f"; weights {size:,} bytes at these bit-widths" if size is not None else ""
+    return (
+        f"- bit-widths per stage (weights and activations): {shown}{size_s}. `model.ts` is the"
+        " fake-quantized float model; `model_int8.ts` runs the integer stages on PyTorch's quantized"
+        " CPU kernels (sub-8-bit stages as int8 carrying the lower-bit values)"
+    )
+
+
 def _model_card(arch: dict[str, Any], metrics: dict[str, Any], job_name: str) -> str:
     c, h, w = metrics["input"]["shape"][1:]
     lat = "\n".join(
@@ -83,6 +97,7 @@ the multi-objective search, and this subnet lies on the job's Pareto front.
 
 - validation accuracy: {metrics["accuracy_val"]:.4f}; test accuracy: {acc_test_s}
 - parameters: {metrics["params"]:,}; FLOPs: {metrics["flops"]:,}; input resolution {arch["resolution"]}
+{_bits_line(arch, metrics)}
 
 | hardware | median ms | p10-p90 ms | batch | precision |
 |---|---|---|---|---|
@@ -117,8 +132,15 @@ def _mixture_note(metrics: dict[str, Any]) -> str:
     )
 
 
-def build_bundle(model: nn.Module, *, arch: dict[str, Any], metrics: dict[str, Any], job_name: str) -> bytes:
-    """The zip bundle of one deployed subnet."""
+def build_bundle(
+    model: nn.Module,
+    *,
+    arch: dict[str, Any],
+    metrics: dict[str, Any],
+    job_name: str,
+    int8: nn.Module | None = None,
+) -> bytes:
+    """The zip bundle of one deployed subnet (with ``int8``: its integer model as ``model_int8.ts``)."""
     model = model.eval()
     shape = metrics["input"]["shape"]
     example = torch.rand(*shape)
@@ -129,6 +151,8 @@ def build_bundle(model: nn.Module, *, arch: dict[str, Any], metrics: dict[str, A
         "metrics.json": json.dumps(metrics, indent=2, sort_keys=True).encode(),
         "README.md": _model_card(arch, metrics, job_name).encode(),
     }
+    if int8 is not None:
+        files["model_int8.ts"] = _torchscript(int8.eval(), example)
     onnx_bytes = _onnx(model, example)
     if onnx_bytes is not None:
         files["model.onnx"] = onnx_bytes
@@ -242,7 +266,16 @@ def export_subnet(
     model = _deployed_model(db, store, job_id, arch_hash, settings)
     image = _input_shape(spec, settings)
     metrics["input"] = {"shape": [1, *image], "dtype": "float32", "range": [0.0, 1.0], "layout": "NCHW"}
-    data = build_bundle(model, arch=arch, metrics=metrics, job_name=job_name)
+    int8 = _int8_model(model, arch, spec, settings)
+    if int8 is not None:
+        from supernets import Arch, make_space
+        from supernets.bits import size_bytes
+
+        space = make_space(
+            spec["search_space"], in_channels=image[0], num_classes=_classes(model), image_size=image[1]
+        )
+        metrics["size_bytes"] = size_bytes(space, Arch.from_dict(arch))
+    data = build_bundle(model, arch=arch, metrics=metrics, job_name=job_name, int8=int8)
     obj = store.put_bytes(f"jobs/{job_id}/bundles/subnet-{subnet_id}-{arch_hash}.zip", data)
     with db.session() as s:
         art = crud.add_artifact(
@@ -258,6 +291,26 @@ def export_subnet(
         s.flush()
         s.expunge(art)
     return art
+
+
+def _classes(model: nn.Module) -> int:
+    """Number of classes: the width of the subnet's last linear layer (its classifier)."""
+    return int([m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features)
+
+
+def _int8_model(
+    model: nn.Module, arch: dict[str, Any], spec: dict[str, Any], settings: Settings
+) -> nn.Module | None:
+    """The integer model of a subnet with quantized stages (calibrated on training images), else None."""
+    if all(s.get("bits") is None or s["bits"] >= 32 for s in arch["stages"]):
+        return None
+    from nas.data import load_dataset
+    from supernets.int8 import to_int8
+
+    splits = load_dataset(
+        {**spec["dataset"], "limit": 256}, data_dir=settings.data_dir, seed=int(spec.get("seed", 0))
+    )
+    return to_int8(model, splits.calibration_images(256, seed=int(spec.get("seed", 0))))
 
 
 def _input_shape(spec: dict[str, Any], settings: Settings) -> tuple[int, int, int]:

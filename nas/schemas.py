@@ -9,13 +9,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 HARDWARE_PROFILES = ("cpu-fp32", "cpu-int8", "cuda-fp32", "cuda-fp16")
-METRICS = ("accuracy", "latency_ms", "params", "flops")
+METRICS = ("accuracy", "latency_ms", "params", "flops", "size_bytes")
 # Metrics measured per hardware profile; the others are properties of the architecture.
 HARDWARE_METRICS = ("latency_ms",)
 # Hard ceilings of the schema itself; the service's own (lower, configurable) limits are
 # ``nas.settings.Limits``, checked at submission.
 MAX_SEED = 2**63 - 1
 MAX_LIST = 1024
+# Bit-widths ``search_space.bits`` may list (32 = float); supernets/bits.py holds the same set.
+QUANT_BITS = (4, 6, 8, 32)
 
 
 class JobStatus(enum.StrEnum):
@@ -64,6 +66,19 @@ class SearchSpaceSpec(BaseModel):
 
     family: str = Field(min_length=1, max_length=64)
 
+    @model_validator(mode="after")
+    def _bits_known(self) -> SearchSpaceSpec:
+        bits = (self.model_extra or {}).get("bits")
+        if bits is None:
+            return self
+        rule = f"a non-empty list of distinct bit-widths from {list(QUANT_BITS)} (32 = float)"
+        if not isinstance(bits, list) or not bits or any(isinstance(b, bool) for b in bits):
+            raise ValueError(f"search_space.bits must be {rule}, got {bits!r}")
+        bad = [b for b in bits if b not in QUANT_BITS]
+        if bad or len(set(bits)) != len(bits):
+            raise ValueError(f"search_space.bits {bits!r} is not {rule}")
+        return self
+
     def options(self) -> dict[str, Any]:
         """The family's own settings (everything but ``family``)."""
         return {k: v for k, v in self.model_dump().items() if k != "family"}
@@ -111,7 +126,7 @@ class TrainingSpec(_Spec):
 class ObjectiveSpec(_Spec):
     """One objective of the search; latency objectives name the hardware they are measured on."""
 
-    metric: Literal["accuracy", "latency_ms", "params", "flops"]
+    metric: Literal["accuracy", "latency_ms", "params", "flops", "size_bytes"]
     goal: Literal["max", "min"]
     hardware: str | None = Field(default=None, max_length=32)
 
@@ -124,7 +139,7 @@ class ObjectiveSpec(_Spec):
 class ConstraintSpec(_Spec):
     """A bound a subnet on the front must satisfy."""
 
-    metric: Literal["accuracy", "latency_ms", "params", "flops"]
+    metric: Literal["accuracy", "latency_ms", "params", "flops", "size_bytes"]
     hardware: str | None = Field(default=None, max_length=32)
     max: float | None = None
     min: float | None = None

@@ -151,6 +151,13 @@ def _quantize_int8(model: nn.Module, example: torch.Tensor, gen: torch.Generator
         return convert_fx(prepared)
 
 
+def is_quantized(model: nn.Module) -> bool:
+    """Whether ``model`` already runs integer kernels (a QAT subnet from ``supernets.int8.to_int8``)."""
+    from torch.ao.nn.quantized import Conv2d as QuantizedConv2d
+
+    return any(isinstance(m, QuantizedConv2d) for m in model.modules())
+
+
 def prepare_for_profile(
     model: nn.Module, *, input_shape: Sequence[int], profile: HardwareProfile, seed: int = 0
 ) -> tuple[nn.Module, torch.Tensor]:
@@ -167,7 +174,7 @@ def prepare_for_profile(
         if profile.precision == "fp16":
             deployed = deployed.half()
             example = example.half()
-    elif profile.precision == "int8":
+    elif profile.precision == "int8" and not is_quantized(deployed):
         deployed = _quantize_int8(deployed, example, gen)
     return deployed, example
 

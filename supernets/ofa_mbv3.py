@@ -11,6 +11,7 @@ from kernels.base import ZERO_COST, BlockConfig, BlockCost
 from kernels.cost import conv_cost, elementwise_cost
 from kernels.mbconv import mbconv_cost
 from supernets.arch import Arch, BlockArch, StageArch
+from supernets.bits import BitsDimension, bits_json_schema, parse_bits, validate_no_bits
 from supernets.space import SearchSpace, register_space
 from supernets.supernet import Supernet
 
@@ -121,6 +122,7 @@ class OfaMbv3Space(SearchSpace):
         stem_stride: int = 2,
         head_channels: int = 128,
         stages: tuple[StageLayout, ...] = DEFAULT_STAGES,
+        bits: tuple[int, ...] | None = None,
     ) -> None:
         config = {
             "kernel_sizes": list(kernel_sizes),
@@ -158,6 +160,8 @@ class OfaMbv3Space(SearchSpace):
         self.stem_channels, self.stem_stride, self.head_channels = stem_channels, stem_stride, head_channels
         self.stages = tuple(stages)
         self.max_depth = max(self.depths)
+        parsed = parse_bits(None if bits is None else list(bits))
+        self.bits = None if parsed is None else BitsDimension(parsed, len(self.stages))
 
     @classmethod
     def from_config(
@@ -170,10 +174,7 @@ class OfaMbv3Space(SearchSpace):
                 f"allowed: {sorted(DEFAULTS)}"
             )
         c = {k: (DEFAULTS[k] if config.get(k) is None else config[k]) for k in DEFAULTS}
-        if c["bits"] is not None:
-            raise ValueError(
-                "search_space.bits: family ofa-mbv3 has no quantization-aware training yet; set bits: null"
-            )
+        bits = parse_bits(c["bits"])
         for key in ("stem_channels", "stem_stride", "head_channels"):
             if not isinstance(c[key], int) or isinstance(c[key], bool):
                 raise ValueError(f"search_space.{key} must be an integer, got {c[key]!r}")
@@ -193,6 +194,7 @@ class OfaMbv3Space(SearchSpace):
             stem_stride=c["stem_stride"],
             head_channels=c["head_channels"],
             stages=_stage_layouts(c["stages"]),
+            bits=bits,
         )
 
     @classmethod
@@ -213,7 +215,7 @@ class OfaMbv3Space(SearchSpace):
                 | {"default": DEFAULTS["width_mults"]},
                 "resolutions": num_list({"type": "integer", "minimum": 4})
                 | {"description": "input resolutions; default: the data's image size"},
-                "bits": {"type": "null"},
+                "bits": bits_json_schema(),
                 "stem_channels": {"type": "integer", "minimum": 1, "default": DEFAULTS["stem_channels"]},
                 "stem_stride": {"enum": [1, 2], "default": DEFAULTS["stem_stride"]},
                 "head_channels": {"type": "integer", "minimum": 1, "default": DEFAULTS["head_channels"]},
@@ -247,7 +249,7 @@ class OfaMbv3Space(SearchSpace):
             "depths": list(self.depths),
             "width_mults": list(self.width_mults),
             "resolutions": list(self.resolutions),
-            "bits": None,
+            "bits": None if self.bits is None else list(self.bits.options),
             "stem_channels": self.stem_channels,
             "stem_stride": self.stem_stride,
             "head_channels": self.head_channels,
@@ -300,19 +302,22 @@ class OfaMbv3Space(SearchSpace):
             stages.append(
                 (width, [(pick(self.kernel_sizes), pick(self.expand_ratios)) for _ in range(depth)])
             )
-        return self._arch(resolution, stages)
+        arch = self._arch(resolution, stages)
+        return arch if self.bits is None else self.bits.sample(arch, rng)
 
     def largest(self) -> Arch:
         block = (self.kernel_sizes[-1], self.expand_ratios[-1])
-        return self._arch(
+        arch = self._arch(
             self.resolutions[-1], [(self.width_mults[-1], [block] * self.depths[-1])] * len(self.stages)
         )
+        return arch if self.bits is None else self.bits.largest(arch)
 
     def smallest(self) -> Arch:
         block = (self.kernel_sizes[0], self.expand_ratios[0])
-        return self._arch(
+        arch = self._arch(
             self.resolutions[0], [(self.width_mults[0], [block] * self.depths[0])] * len(self.stages)
         )
+        return arch if self.bits is None else self.bits.smallest(arch)
 
     def validate(self, arch: Arch) -> None:
         def bad(what: str, value: Any, allowed: Any) -> ValueError:
@@ -326,13 +331,15 @@ class OfaMbv3Space(SearchSpace):
             raise bad("resolution", arch.resolution, self.resolutions)
         if len(arch.stages) != len(self.stages):
             raise bad("number of stages", len(arch.stages), len(self.stages))
+        if self.bits is None:
+            validate_no_bits(arch, bad)
+        else:
+            self.bits.validate(arch, bad)
         for i, stage in enumerate(arch.stages):
             if stage.depth not in self.depths:
                 raise bad(f"stage {i} depth", stage.depth, self.depths)
             if stage.width_mult not in self.width_mults:
                 raise bad(f"stage {i} width_mult", stage.width_mult, self.width_mults)
-            if stage.bits is not None:
-                raise bad(f"stage {i} bits", stage.bits, [None])
             for j, block in enumerate(stage.blocks):
                 if block.kernel_size not in self.kernel_sizes:
                     raise bad(f"stage {i} block {j} kernel_size", block.kernel_size, self.kernel_sizes)
@@ -344,7 +351,8 @@ class OfaMbv3Space(SearchSpace):
     def size(self) -> int:
         per_block = len(self.kernel_sizes) * len(self.expand_ratios)
         per_stage = len(self.width_mults) * sum(per_block**d for d in self.depths)
-        return len(self.resolutions) * per_stage ** len(self.stages)
+        total = len(self.resolutions) * per_stage ** len(self.stages)
+        return total if self.bits is None else total * self.bits.size_factor()
 
     def choices(self) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"resolution": list(self.resolutions)}
@@ -354,6 +362,8 @@ class OfaMbv3Space(SearchSpace):
             for j in range(self.max_depth):
                 out[f"s{i}_b{j}_ks"] = list(self.kernel_sizes)
                 out[f"s{i}_b{j}_e"] = list(self.expand_ratios)
+        if self.bits is not None:
+            out.update(self.bits.choices())
         return out
 
     def arch_from_choices(self, values: dict[str, Any]) -> Arch:
@@ -368,6 +378,8 @@ class OfaMbv3Space(SearchSpace):
             blocks = [(get(f"s{i}_b{j}_ks"), get(f"s{i}_b{j}_e")) for j in range(min(depth, self.max_depth))]
             stages.append((get(f"s{i}_width"), blocks))
         arch = self._arch(get("resolution"), stages)
+        if self.bits is not None:
+            arch = self.bits.apply_choices(arch, values)
         self.validate(arch)
         return arch
 
@@ -381,6 +393,8 @@ class OfaMbv3Space(SearchSpace):
                 block = stage.blocks[j] if j < stage.depth else None
                 out[f"s{i}_b{j}_ks"] = block.kernel_size if block else self.kernel_sizes[0]
                 out[f"s{i}_b{j}_e"] = block.expand_ratio if block else self.expand_ratios[0]
+        if self.bits is not None:
+            out.update(self.bits.choices_of(arch))
         return out
 
     # -- costs ------------------------------------------------------------------------------------
@@ -419,7 +433,15 @@ class OfaMbv3Space(SearchSpace):
     def build_supernet(self, *, mean: tuple[float, ...], std: tuple[float, ...]) -> Supernet:
         from supernets.ofa_mbv3_net import OfaMbv3Supernet
 
-        return OfaMbv3Supernet(space=self, mean=mean, std=std)
+        net = OfaMbv3Supernet(space=self, mean=mean, std=std)
+        if self.bits is not None:
+            import torch
+
+            from supernets.quant import attach_quantizers
+
+            example = torch.zeros(1, self.in_channels, self.image_size, self.image_size)
+            attach_quantizers(net, net.blocks, self.bits.options, lambda: net.active_arch, example)
+        return net
 
     def __repr__(self) -> str:
         return f"OfaMbv3Space(size={self.size():.3g}, {self.describe()})"

@@ -15,6 +15,7 @@ from kernels.conv_bn import ConvBNAct
 from kernels.mbconv import ElasticMBConv
 from kernels.preprocess import Preprocess, resize_images
 from supernets.arch import Arch
+from supernets.quant import wrap_extracted
 from supernets.supernet import Supernet
 
 if TYPE_CHECKING:
@@ -101,8 +102,14 @@ class OfaMbv3Supernet(Supernet):
                 Preprocess(mean=self.mean_std[0], std=self.mean_std[1], resolution=arch.resolution),
                 copy.deepcopy(self.stem),
             ]
+            extracted: list[nn.Module] = []
             for blocks, stage in zip(self.blocks, arch.stages, strict=True):
-                layers.extend(blocks[j].extract() for j in range(stage.depth))
+                extracted.extend(blocks[j].extract() for j in range(stage.depth))
+            quant = getattr(self, "quant", None)  # set by supernets.quant.attach_quantizers
+            if quant is not None:
+                where = [(i, j) for i, stage in enumerate(arch.stages) for j in range(stage.depth)]
+                extracted = wrap_extracted(extracted, quant, arch, where)
+            layers.extend(extracted)
             head = ConvBNAct(self._head_in, self.space.head_channels, 1, act_layer=nn.Hardswish)
             head.conv.weight.copy_(self.head_weight[:, : self._head_in])
             head.bn.load_state_dict(self.head_bn.state_dict())

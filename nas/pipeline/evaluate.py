@@ -12,6 +12,7 @@ from nas.pipeline.state import JobState, SubnetRecord
 from nas.store import crud
 from predictors import get_profile
 from supernets import Arch
+from supernets.bits import is_float, size_bytes
 from supernets.bn import recalibrate_bn
 from supernets.evaluate import evaluate_accuracy
 
@@ -22,6 +23,18 @@ def deploy_subnet(state: JobState, arch: Arch) -> nn.Module:
     recalibrate_bn(model, state.calibration_images)
     model.eval()
     return reparameterize_model(model)
+
+
+def _int8_model(state: JobState, arch: Arch, model: nn.Module) -> nn.Module:
+    """The real int8 model of a subnet with quantized stages (its learned steps); others as they are.
+
+    A subnet without integer stages is quantized after training by the profile (FX, as before).
+    """
+    if all(is_float(s.bits) for s in arch.stages):
+        return model
+    from supernets.int8 import to_int8
+
+    return to_int8(model, state.calibration_images)
 
 
 def measure_subnets(
@@ -63,7 +76,8 @@ def measure_subnets(
         input_shape = (splits.channels, splits.image_size, splits.image_size)  # the profile sets the batch
         for profile in missing:
             assert model is not None
-            stats = ctx.measure_latency([(copy.deepcopy(model), input_shape)], profile)[0]
+            timed = _int8_model(state, arch, model) if get_profile(profile).precision == "int8" else model
+            stats = ctx.measure_latency([(copy.deepcopy(timed), input_shape)], profile)[0]
             with ctx.db.session() as s:
                 crud.put_measurement(
                     s,
@@ -100,6 +114,7 @@ def measure_subnets(
                 cost.params,
                 cost.macs,
                 None if acc_test is None else float(acc_test),
+                size_bytes=size_bytes(state.space, arch),
             )
         )
         ctx.progress(stage, i + 1, len(unique))

@@ -127,7 +127,7 @@ def score_predictions(state: JobState, points: list[MeasuredPoint], *, round_no:
     if len(with_pred) < 2:
         return
     for key in with_pred[0].predicted or {}:
-        if key not in with_pred[0].values or key in ("params", "flops"):
+        if key not in with_pred[0].values or key in ("params", "flops", "size_bytes"):
             continue
         y = [p.values[key] for p in with_pred]
         pred = [(p.predicted or {})[key] for p in with_pred]

@@ -180,7 +180,7 @@ def run_search(state: JobState) -> None:
         return  # the budget is spent, or every architecture is measured
     keys = metric_keys(state)
     predictors: dict[str, PredictorLike] = dict(fit_predictors(state, records, store_quality=False))
-    for metric in ("params", "flops"):
+    for metric in ("params", "flops", "size_bytes"):
         if metric in keys:
             predictors[metric] = ExactCostPredictor(space=state.space, metric=metric)
     reference = stored_reference(state) or reference_for(state, records)

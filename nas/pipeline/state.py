@@ -31,6 +31,7 @@ class SubnetRecord:
     macs: int
     accuracy_test: float | None = None
     predicted: dict[str, float] | None = None
+    size_bytes: int = 0  # weights at their bit-widths (supernets.bits.size_bytes)
 
     def objective(self, metric: str, hardware: str | None = None) -> float:
         if metric == "accuracy":
@@ -42,6 +43,8 @@ class SubnetRecord:
             return float(self.params)
         if metric == "flops":
             return float(2 * self.macs)
+        if metric == "size_bytes":
+            return float(self.size_bytes)
         raise ValueError(f"unknown metric {metric!r}")
 
 

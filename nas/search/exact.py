@@ -9,16 +9,19 @@ import numpy as np
 
 from kernels.base import BlockCost
 from supernets.arch import Arch
+from supernets.bits import size_bytes
 
-_METRICS = ("params", "macs", "flops")
+_METRICS = ("params", "macs", "flops", "size_bytes")
 
 
 class _CostedSpace(Protocol):
     def total_cost(self, arch: Arch) -> BlockCost: ...
 
+    def layer_costs(self, arch: Arch) -> list[tuple[str, BlockCost]]: ...
+
 
 class ExactCostPredictor:
-    """Predicts ``params``, ``macs`` or ``flops`` by counting them; ``fit`` learns nothing."""
+    """Predicts ``params``, ``macs``, ``flops`` or ``size_bytes`` by counting them; ``fit`` learns nothing."""
 
     def __init__(self, *, space: _CostedSpace, metric: str) -> None:
         if metric not in _METRICS:
@@ -30,6 +33,8 @@ class ExactCostPredictor:
         return self
 
     def value(self, arch: Arch) -> float:
+        if self.metric == "size_bytes":
+            return float(size_bytes(self.space, arch))
         cost = self.space.total_cost(arch)
         if self.metric == "params":
             return float(cost.params)

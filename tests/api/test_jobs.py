@@ -101,3 +101,18 @@ def test_cancel_ends_a_queued_job(client: TestClient, alice: Auth, spec: dict[st
     assert again.status_code == 200 and again.json()["status"] == "cancelled"
     queued = client.get("/v1/jobs", params={"status": "queued"}, headers=alice[1]).json()
     assert queued["count"] == 0
+
+
+def test_bad_bit_widths_are_422_naming_the_field(
+    client: TestClient, db: Database, alice: Auth, spec: dict[str, Any]
+) -> None:
+    for bits in ([3, 8], [64], [], "8", [8, 8]):
+        spec["search_space"]["bits"] = bits
+        res = client.post("/v1/jobs", json=spec, headers=alice[1])
+        assert res.status_code == 422, (bits, res.text)
+        assert "search_space.bits" in res.text, res.text
+    assert _job_rows(db) == 0
+    spec["search_space"]["bits"] = [4, 8, 32]
+    res = client.post("/v1/jobs", json=spec, headers=alice[1])
+    assert res.status_code == 201, res.text
+    assert res.json()["spec"]["search_space"]["bits"] == [4, 8, 32]

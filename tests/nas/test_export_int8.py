@@ -1,0 +1,62 @@
+"""Bundles of quantized subnets: the fake-quantized model, the int8 TorchScript (loads in a clean process)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import torch
+
+from kernels.fuse import reparameterize_model
+from nas.export import build_bundle
+from supernets import make_space, recalibrate_bn
+from supernets.bits import with_bits
+from supernets.int8 import to_int8
+from tests.nas.test_export import SPACE
+
+
+def test_quantized_bundle_carries_bits_and_an_int8_model_that_loads_anywhere(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    space = make_space(SPACE | {"bits": [4, 8, 32]}, in_channels=1, num_classes=10, image_size=28)
+    net = space.build_supernet(mean=(0.3,), std=(0.35,))
+    arch = with_bits(space.largest(), [8, 4, 32, 8][: len(space.largest().stages)])
+    model = net.extract(arch)
+    images = torch.rand(64, 1, 28, 28)
+    recalibrate_bn(model, images)
+    int8 = to_int8(model, images)
+    model = reparameterize_model(model.eval())
+    metrics = {
+        "arch_hash": arch.arch_hash,
+        "accuracy_val": 0.5,
+        "accuracy_test": None,
+        "params": 1,
+        "flops": 2,
+        "size_bytes": 3,
+        "latency": {},
+        "input": {"shape": [1, 1, 28, 28]},
+    }
+    blob = build_bundle(model, arch=arch.to_dict(), metrics=metrics, job_name="q", int8=int8)
+    zf = zipfile.ZipFile(io.BytesIO(blob))
+    assert {"model.ts", "model_int8.ts", "arch.json", "state_dict.pt"} <= set(zf.namelist())
+    assert [s["bits"] for s in json.loads(zf.read("arch.json"))["stages"]] == [s.bits for s in arch.stages]
+    card = zf.read("README.md").decode()
+    assert "bit-widths per stage" in card and "8-bit" in card and "model_int8.ts" in card
+    x = torch.rand(5, 1, 28, 28)
+    with torch.inference_mode():
+        fake = torch.jit.load(io.BytesIO(zf.read("model.ts")))
+        torch.testing.assert_close(fake(x), model(x), rtol=1e-4, atol=1e-4)
+        expected = int8(x)
+    (tmp_path / "model_int8.ts").write_bytes(zf.read("model_int8.ts"))
+    torch.save(x, tmp_path / "x.pt")
+    script = (
+        "import torch; m = torch.jit.load('model_int8.ts'); x = torch.load('x.pt');"
+        "names = {n.kind() for n in m.inlined_graph.nodes()};"
+        "assert any('quantized::conv2d' in k for k in names), names;"
+        "torch.save(m(x), 'y.pt')"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True, env={"PATH": "/usr/bin:/bin"})
+    torch.testing.assert_close(torch.load(tmp_path / "y.pt"), expected, rtol=1e-4, atol=1e-4)
