@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +94,14 @@ def write_report(
         lines += ["", "## Notes", "", notes]
     (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
     return doc
+
+
+def run_from_command_line(run: Callable[..., dict[str, Any]], *, description: str | None) -> None:
+    """``python -m bench.NAME [--quick] [--out-dir DIR]``: run a benchmark and print its targets."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "reports")
+    args = parser.parse_args()
+    doc = run(quick=args.quick, out_dir=args.out_dir)
+    for name, target in doc["targets"].items():
+        print(f"{name}: {target['value']} ({target['goal']}) -> {'met' if target['met'] else 'NOT met'}")

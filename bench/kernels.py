@@ -14,7 +14,6 @@ block and batch are timed interleaved, round after round, so drift hits all alik
 
 from __future__ import annotations
 
-import argparse
 import copy
 import functools
 import time
@@ -25,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.common import write_report
+from bench.common import run_from_command_line, write_report
 from bench.kernel_timing import LAYOUTS, inputs_for, measure_peaks, time_interleaved
 from kernels import BlockConfig, BlockCost, ConvBNAct, InceptionDWConv, get_block, list_blocks
 from kernels.compiled import compile_deploy, deploy, to_channels_last
@@ -389,13 +388,7 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "reports")
-    args = parser.parse_args()
-    doc = run(quick=args.quick, out_dir=args.out_dir)
-    for tname, t in doc["targets"].items():
-        print(f"{tname}: {t['value']} ({t['goal']}) -> {'met' if t['met'] else 'NOT met'}")
+    run_from_command_line(run, description=__doc__)
 
 
 if __name__ == "__main__":

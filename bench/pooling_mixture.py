@@ -18,7 +18,6 @@ per step) about 5: some 60 minutes on an idle 2-core machine.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import kendalltau, spearmanr
 
-from bench.common import write_report
+from bench.common import run_from_command_line, write_report
 from nas.data import DatasetSplits, load_dataset
 from supernets import evaluate_accuracy, make_space, recalibrate_bn
 from supernets.pooling_net import PoolingMixtureSupernet
@@ -279,13 +278,7 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "reports")
-    args = parser.parse_args()
-    doc = run(quick=args.quick, out_dir=args.out_dir)
-    for tname, t in doc["targets"].items():
-        print(f"{tname}: {t['value']} ({t['goal']}) -> {'met' if t['met'] else 'NOT met'}")
+    run_from_command_line(run, description=__doc__)
 
 
 if __name__ == "__main__":

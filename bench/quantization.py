@@ -9,14 +9,13 @@ Not done yet: the joint-search front against the float-only front.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from bench.common import write_report
+from bench.common import run_from_command_line, write_report
 from kernels.fuse import reparameterize_model
 from nas.data import DatasetSplits, load_dataset
 from predictors import get_profile, measure_latency
@@ -190,13 +189,7 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "reports")
-    args = parser.parse_args()
-    doc = run(quick=args.quick, out_dir=args.out_dir)
-    for tname, t in doc["targets"].items():
-        print(f"{tname}: {t['value']} ({t['goal']}) -> {'met' if t['met'] else 'NOT met'}")
+    run_from_command_line(run, description=__doc__)
 
 
 if __name__ == "__main__":

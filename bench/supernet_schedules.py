@@ -9,7 +9,6 @@ of an elastic training step against the extracted static network's.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.common import write_report
+from bench.common import run_from_command_line, write_report
 from nas.data import DatasetSplits, load_dataset
 from nas.pareto import hypervolume
 from predictors.hardware import get_profile
@@ -273,13 +272,7 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "reports")
-    args = parser.parse_args()
-    doc = run(quick=args.quick, out_dir=args.out_dir)
-    for tname, t in doc["targets"].items():
-        print(f"{tname}: {t['value']} ({t['goal']}) -> {'met' if t['met'] else 'NOT met'}")
+    run_from_command_line(run, description=__doc__)
 
 
 if __name__ == "__main__":
