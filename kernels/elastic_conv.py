@@ -53,11 +53,20 @@ class ElasticConvBN(nn.Module):
         w = self.weight[:out_channels, : 1 if self.depthwise else in_channels]
         return w[:, :, top : top + kh, left : left + kw]
 
-    def forward(self, x: torch.Tensor, out_channels: int, kernel: tuple[int, int]) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        out_channels: int,
+        kernel: tuple[int, int],
+        *,
+        weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``bn(conv(x))`` at the active size. ``weight`` stands in for the centre crop, for a block
+        that derives its smaller kernels otherwise (MBConv's learned kernel transforms)."""
         in_channels = x.shape[1]
         if self.depthwise and out_channels != in_channels:
             raise ValueError(f"depthwise conv: {in_channels} input channels but {out_channels} requested")
-        w = self.active_weight(in_channels, out_channels, kernel)
+        w = self.active_weight(in_channels, out_channels, kernel) if weight is None else weight
         pad = (self.dilation * (kernel[0] - 1) // 2, self.dilation * (kernel[1] - 1) // 2)
         y = F.conv2d(
             x,
@@ -88,6 +97,22 @@ class ElasticConvBN(nn.Module):
             groups=out_channels if self.depthwise else 1,
             act_layer=act_layer,
         ).to(self.weight.device, self.weight.dtype)
-        static.conv.weight.copy_(self.active_weight(in_channels, out_channels, kernel))
-        copy_bn_slice(self.bn, static.bn, out_channels, with_count=False)
+        self.copy_into(static, in_channels, out_channels, kernel, with_count=False)
         return static
+
+    @torch.no_grad()
+    def copy_into(
+        self,
+        static: ConvBNAct,
+        in_channels: int,
+        out_channels: int,
+        kernel: tuple[int, int],
+        *,
+        weight: torch.Tensor | None = None,
+        with_count: bool = True,
+    ) -> None:
+        """Copy the active weight (or ``weight``, as in :meth:`forward`) and BatchNorm into ``static``."""
+        static.conv.weight.copy_(
+            self.active_weight(in_channels, out_channels, kernel) if weight is None else weight
+        )
+        copy_bn_slice(self.bn, static.bn, out_channels, with_count=with_count)

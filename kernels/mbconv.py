@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import functools
 import itertools
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from kernels._registry import register_block
 from kernels.base import BlockConfig, BlockCost, ElasticBlock
-from kernels.bn import copy_bn_slice, elastic_batch_norm, permute_bn
+from kernels.bn import permute_bn
 from kernels.bottleneck import bottleneck_cost, check_residual_config, hidden_channels, resolve_residual
 from kernels.conv_bn import ConvBNAct
 from kernels.cost import conv_cost, elementwise_cost
+from kernels.elastic_conv import ElasticConvBN
 from kernels.se import ElasticSqueezeExcite, SqueezeExcite, se_channels
 
 
@@ -34,12 +35,8 @@ class MBConv(nn.Module):
         residual: bool | None = None,
     ) -> None:
         super().__init__()
-        can_add = stride == 1 and in_channels == out_channels
-        if residual and not can_add:
-            raise ValueError(
-                f"MBConv: a residual needs stride 1 and equal channels, got stride {stride}, "
-                f"{in_channels}->{out_channels}; pass residual=None to decide automatically"
-            )
+        shape = BlockConfig(in_channels, out_channels, kernel_size, 1, stride)
+        self.has_residual = resolve_residual(shape, residual, "MBConv")
         self.expand = ConvBNAct(in_channels, hidden_channels, 1, act_layer=act_layer)
         self.depthwise = ConvBNAct(
             hidden_channels,
@@ -53,7 +50,6 @@ class MBConv(nn.Module):
             SqueezeExcite(hidden_channels, se_channels(hidden_channels)) if use_se else nn.Identity()
         )
         self.project = ConvBNAct(hidden_channels, out_channels, 1, act_layer=None)
-        self.has_residual = can_add if residual is None else residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.project(self.se(self.depthwise(self.expand(x))))
@@ -102,6 +98,17 @@ def mbconv_cost(
     )
 
 
+# Tensor names of checkpoints from before the block was built on ElasticConvBN -> their names now.
+_LEGACY_NAMES = (
+    ("expand_weight", "expand.weight"),
+    ("expand_bn.", "expand.bn."),
+    ("dw_weight", "depthwise.weight"),
+    ("dw_bn.", "depthwise.bn."),
+    ("project_weight", "project.weight"),
+    ("project_bn.", "project.bn."),
+)
+
+
 @register_block("mbconv")
 class ElasticMBConv(ElasticBlock):
     """MBConv built at its largest configuration; smaller ones take first channels and centre kernels.
@@ -143,20 +150,25 @@ class ElasticMBConv(ElasticBlock):
         self.has_residual = resolve_residual(max_config, residual, "ElasticMBConv")
         cin, cout = max_config.in_channels, max_config.out_channels
         hid = hidden_channels(cin, max_config.expand_ratio)
-        self.expand_weight = nn.Parameter(torch.empty(hid, cin, 1, 1))
-        self.expand_bn = nn.BatchNorm2d(hid)
-        self.dw_weight = nn.Parameter(torch.empty(hid, 1, kmax, kmax))
-        self.dw_bn = nn.BatchNorm2d(hid)
+        # Squeeze-excite is initialised first and the convolutions after it, in this order, as
+        # before they were shared layers: a seed gives the same weights as it always did.
+        se = ElasticSqueezeExcite(hid) if use_se else None
+        self.expand = ElasticConvBN(cin, hid, 1)
+        self.depthwise = ElasticConvBN(hid, hid, kmax, stride=max_config.stride, depthwise=True)
         self.kernel_transforms = nn.ParameterDict(
             {f"{a}to{b}": nn.Parameter(torch.eye(b * b)) for a, b in itertools.pairwise(sizes)}
         )
-        self.se: ElasticSqueezeExcite | None = ElasticSqueezeExcite(hid) if use_se else None
-        self.project_weight = nn.Parameter(torch.empty(cout, hid, 1, 1))
-        self.project_bn = nn.BatchNorm2d(cout)
+        self.se: ElasticSqueezeExcite | None = se
+        self.project = ElasticConvBN(hid, cout, 1)
         self.act = act_layer()
         self.act_layer = act_layer
-        for weight in (self.expand_weight, self.dw_weight, self.project_weight):
-            nn.init.kaiming_normal_(weight, mode="fan_out")
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
+        # Checkpoints written before the block used ElasticConvBN name its tensors the old way.
+        for old, new in _LEGACY_NAMES:
+            for key in [k for k in state_dict if k.startswith(prefix + old)]:
+                state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def check_config(self, config: BlockConfig) -> None:
         super().check_config(config)
@@ -166,7 +178,7 @@ class ElasticMBConv(ElasticBlock):
 
     def active_kernel(self, kernel_size: int, channels: int) -> torch.Tensor:
         """The depthwise kernel for ``kernel_size`` on the first ``channels`` channels."""
-        weight = self.dw_weight[:channels]
+        weight = self.depthwise.weight[:channels]
         for src, dst in itertools.pairwise(self.kernel_sizes):
             if src <= kernel_size:
                 break
@@ -180,15 +192,12 @@ class ElasticMBConv(ElasticBlock):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.active
         hid = hidden_channels(c.in_channels, c.expand_ratio)
-        h = self.act(
-            elastic_batch_norm(self.expand_bn, F.conv2d(x, self.expand_weight[:hid, : c.in_channels]))
-        )
-        kernel = self.active_kernel(c.kernel_size, hid)
-        h = F.conv2d(h, kernel, stride=c.stride, padding=c.kernel_size // 2, groups=hid)
-        h = self.act(elastic_batch_norm(self.dw_bn, h))
+        k = (c.kernel_size, c.kernel_size)
+        h = self.act(self.expand(x, hid, (1, 1)))
+        h = self.act(self.depthwise(h, hid, k, weight=self.active_kernel(c.kernel_size, hid)))
         if self.se is not None:
             h = self.se(h)
-        out = elastic_batch_norm(self.project_bn, F.conv2d(h, self.project_weight[: c.out_channels, :hid]))
+        out = self.project(h, c.out_channels, (1, 1))
         if self.has_residual:
             out = out + x
         return out
@@ -206,13 +215,11 @@ class ElasticMBConv(ElasticBlock):
             use_se=self.use_se,
             act_layer=self.act_layer,
             residual=self.has_residual,
-        ).to(self.dw_weight.device)
-        block.expand.conv.weight.copy_(self.expand_weight[:hid, : c.in_channels])
-        block.depthwise.conv.weight.copy_(self.active_kernel(c.kernel_size, hid))
-        block.project.conv.weight.copy_(self.project_weight[: c.out_channels, :hid])
-        copy_bn_slice(self.expand_bn, block.expand.bn, hid)
-        copy_bn_slice(self.dw_bn, block.depthwise.bn, hid)
-        copy_bn_slice(self.project_bn, block.project.bn, c.out_channels)
+        ).to(self.depthwise.weight.device)
+        k = (c.kernel_size, c.kernel_size)
+        self.expand.copy_into(block.expand, c.in_channels, hid, (1, 1))
+        self.depthwise.copy_into(block.depthwise, hid, hid, k, weight=self.active_kernel(c.kernel_size, hid))
+        self.project.copy_into(block.project, hid, c.out_channels, (1, 1))
         if self.se is not None:
             block.se = self.se.extract(hid)
         block.train(self.training)
@@ -228,12 +235,13 @@ class ElasticMBConv(ElasticBlock):
         The full block computes the same function afterwards; narrower expand ratios then
         keep the most important channels.
         """
-        order = torch.argsort(self.project_weight.abs().sum(dim=(0, 2, 3)), descending=True)
-        self.project_weight.copy_(self.project_weight[:, order])
-        self.expand_weight.copy_(self.expand_weight[order])
-        self.dw_weight.copy_(self.dw_weight[order])
-        permute_bn(self.expand_bn, order)
-        permute_bn(self.dw_bn, order)
+        project, expand, depthwise = self.project.weight, self.expand.weight, self.depthwise.weight
+        order = torch.argsort(project.abs().sum(dim=(0, 2, 3)), descending=True)
+        project.copy_(project[:, order])
+        expand.copy_(expand[order])
+        depthwise.copy_(depthwise[order])
+        permute_bn(self.expand.bn, order)
+        permute_bn(self.depthwise.bn, order)
         if self.se is not None:
             self.se.permute_channels(order)
 
@@ -241,4 +249,4 @@ class ElasticMBConv(ElasticBlock):
     def zero_init_last_bn(self) -> None:
         """Zero the projection BatchNorm's gamma so a residual block starts as the identity (BigNAS)."""
         if self.has_residual:
-            self.project_bn.weight.zero_()
+            self.project.bn.weight.zero_()

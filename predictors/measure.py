@@ -22,6 +22,8 @@ K = TypeVar("K", bound=Hashable)
 
 # Calibration batches for int8: enough to set activation ranges, cheap next to timing.
 _CALIBRATION_BATCHES = 4
+# Wall time after which a measurement stops retrying for a calmer spread (see measure_latency).
+DEFAULT_MAX_TIME_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,7 @@ def measure_latency(
     min_time_s: float = 0.0,
     max_spread: float = 0.25,
     max_retries: int = 2,
+    max_time_s: float = DEFAULT_MAX_TIME_S,
     prepared: bool = False,
     normalise: bool = True,
 ) -> LatencyStats:
@@ -294,14 +297,19 @@ def measure_latency(
     speed (``predictors.reference``), so that measurements taken minutes apart on
     a drifting machine agree; the raw median is kept as ``raw_median_ms``. When the
     spread (p90-p10)/median exceeds ``max_spread`` the measurement is repeated up
-    to ``max_retries`` times and the calmest kept.
+    to ``max_retries`` times and the calmest kept, but only while less than
+    ``max_time_s`` has gone into timing: on a machine under sustained load no
+    repeat gets calmer, and retrying only multiplied the time of every measurement
+    (the ``min_time_s`` floor is cut to that budget too). So a measurement makes at
+    most ``(warmup + rounds) * (max_retries + 1)`` runs of the model, where rounds
+    is ``repeats`` without ``min_time_s`` (at most ``20 * repeats`` with it).
     """
     if warmup < 0 or repeats < 3:
         raise ValueError(f"need warmup >= 0 and repeats >= 3, got warmup={warmup}, repeats={repeats}")
-    if min_time_s < 0 or max_spread <= 0 or max_retries < 0:
+    if min_time_s < 0 or max_spread <= 0 or max_retries < 0 or max_time_s < 0:
         raise ValueError(
-            "need min_time_s >= 0, max_spread > 0 and max_retries >= 0, got "
-            f"{min_time_s}, {max_spread}, {max_retries}"
+            "need min_time_s >= 0, max_spread > 0, max_retries >= 0 and max_time_s >= 0, got "
+            f"{min_time_s}, {max_spread}, {max_retries}, {max_time_s}"
         )
     if prepared:
         example = torch.rand(_full_shape(input_shape, profile), generator=torch.Generator().manual_seed(0))
@@ -322,6 +330,7 @@ def measure_latency(
     best: LatencyStats | None = None
     with pinned_threads(profile.threads), torch.inference_mode():
         baseline = clock.baseline_ms() if clock is not None else None
+        budget_ends = time.perf_counter() + max_time_s
         for attempt in range(1, max_retries + 2):
             for _ in range(warmup):
                 run()
@@ -332,13 +341,13 @@ def measure_latency(
                 run,
                 sync=sync,
                 repeats=repeats,
-                min_time_s=min_time_s,
+                min_time_s=min(min_time_s, max(0.0, budget_ends - time.perf_counter())),
                 reference=clock.run if clock is not None else None,
             )
             stats = _summarise(samples, ref_samples, baseline_ms=baseline, attempt=attempt)
             if best is None or stats.spread < best.spread:
                 best = stats
-            if stats.spread <= max_spread:
+            if stats.spread <= max_spread or time.perf_counter() >= budget_ends:
                 break
     assert best is not None
     return replace(best, attempts=attempt)

@@ -12,6 +12,7 @@ from kernels.cost import conv_cost, elementwise_cost
 from kernels.mbconv import mbconv_cost
 from supernets.arch import Arch, BlockArch, StageArch
 from supernets.bits import BitsDimension, bits_json_schema, parse_bits, validate_no_bits
+from supernets.block_ops import OpDimension
 from supernets.space import SearchSpace, register_space
 from supernets.supernet import Supernet
 
@@ -162,6 +163,8 @@ class OfaMbv3Space(SearchSpace):
         self.max_depth = max(self.depths)
         parsed = parse_bits(None if bits is None else list(bits))
         self.bits = None if parsed is None else BitsDimension(parsed, len(self.stages))
+        # Blocks are MBConv unless a family searches their operator (``ofa-opchoice``).
+        self.block_ops: OpDimension | None = None
 
     @classmethod
     def from_config(
@@ -303,26 +306,31 @@ class OfaMbv3Space(SearchSpace):
                 (width, [(pick(self.kernel_sizes), pick(self.expand_ratios)) for _ in range(depth)])
             )
         arch = self._arch(resolution, stages)
-        return arch if self.bits is None else self.bits.sample(arch, rng)
+        if self.bits is not None:
+            arch = self.bits.sample(arch, rng)
+        return arch if self.block_ops is None else self.block_ops.sample(arch, rng)
 
     def largest(self) -> Arch:
         block = (self.kernel_sizes[-1], self.expand_ratios[-1])
         arch = self._arch(
             self.resolutions[-1], [(self.width_mults[-1], [block] * self.depths[-1])] * len(self.stages)
         )
-        return arch if self.bits is None else self.bits.largest(arch)
+        return self._first_ops(arch if self.bits is None else self.bits.largest(arch))
 
     def smallest(self) -> Arch:
         block = (self.kernel_sizes[0], self.expand_ratios[0])
         arch = self._arch(
             self.resolutions[0], [(self.width_mults[0], [block] * self.depths[0])] * len(self.stages)
         )
-        return arch if self.bits is None else self.bits.smallest(arch)
+        return self._first_ops(arch if self.bits is None else self.bits.smallest(arch))
+
+    def _first_ops(self, arch: Arch) -> Arch:
+        return arch if self.block_ops is None else self.block_ops.first(arch)
 
     def validate(self, arch: Arch) -> None:
         def bad(what: str, value: Any, allowed: Any) -> ValueError:
             return ValueError(
-                f"arch {arch.arch_hash} is not in this ofa-mbv3 space: {what} {value!r} not in {allowed}"
+                f"arch {arch.arch_hash} is not in this {self.family} space: {what} {value!r} not in {allowed}"
             )
 
         if arch.family != self.family or arch.version != self.version:
@@ -335,6 +343,8 @@ class OfaMbv3Space(SearchSpace):
             validate_no_bits(arch, bad)
         else:
             self.bits.validate(arch, bad)
+        if self.block_ops is not None:
+            self.block_ops.validate(arch, bad)
         for i, stage in enumerate(arch.stages):
             if stage.depth not in self.depths:
                 raise bad(f"stage {i} depth", stage.depth, self.depths)
@@ -345,11 +355,13 @@ class OfaMbv3Space(SearchSpace):
                     raise bad(f"stage {i} block {j} kernel_size", block.kernel_size, self.kernel_sizes)
                 if block.expand_ratio not in self.expand_ratios:
                     raise bad(f"stage {i} block {j} expand_ratio", block.expand_ratio, self.expand_ratios)
-                if block.op != "mbconv":
+                if self.block_ops is None and block.op != "mbconv":
                     raise bad(f"stage {i} block {j} op", block.op, ["mbconv"])
 
     def size(self) -> int:
         per_block = len(self.kernel_sizes) * len(self.expand_ratios)
+        if self.block_ops is not None:
+            per_block *= len(self.block_ops.options)
         per_stage = len(self.width_mults) * sum(per_block**d for d in self.depths)
         total = len(self.resolutions) * per_stage ** len(self.stages)
         return total if self.bits is None else total * self.bits.size_factor()
@@ -364,6 +376,8 @@ class OfaMbv3Space(SearchSpace):
                 out[f"s{i}_b{j}_e"] = list(self.expand_ratios)
         if self.bits is not None:
             out.update(self.bits.choices())
+        if self.block_ops is not None:
+            out.update(self.block_ops.choices())
         return out
 
     def arch_from_choices(self, values: dict[str, Any]) -> Arch:
@@ -380,6 +394,8 @@ class OfaMbv3Space(SearchSpace):
         arch = self._arch(get("resolution"), stages)
         if self.bits is not None:
             arch = self.bits.apply_choices(arch, values)
+        if self.block_ops is not None:
+            arch = self.block_ops.apply_choices(arch, values)
         self.validate(arch)
         return arch
 
@@ -395,6 +411,8 @@ class OfaMbv3Space(SearchSpace):
                 out[f"s{i}_b{j}_e"] = block.expand_ratio if block else self.expand_ratios[0]
         if self.bits is not None:
             out.update(self.bits.choices_of(arch))
+        if self.block_ops is not None:
+            out.update(self.block_ops.choices_of(arch))
         return out
 
     # -- costs ------------------------------------------------------------------------------------
@@ -412,12 +430,7 @@ class OfaMbv3Space(SearchSpace):
         for i, row in enumerate(configs):
             for j in range(self.max_depth):
                 if j < len(row):
-                    out.append(
-                        (
-                            f"s{i}_b{j}",
-                            mbconv_cost(row[j], input_hw=hw, use_se=self.stages[i].se, residual=j > 0),
-                        )
-                    )
+                    out.append((f"s{i}_b{j}", self.block_cost(i, j, row[j], hw, arch.stages[i].blocks[j].op)))
                     hw = ((hw[0] - 1) // row[j].stride + 1, (hw[1] - 1) // row[j].stride + 1)
                 else:
                     out.append((f"s{i}_b{j}", ZERO_COST))
@@ -429,6 +442,12 @@ class OfaMbv3Space(SearchSpace):
         head = conv + elementwise_cost(self.head_channels, hw, reads=2, writes=1) + fc
         out.append(("head", head))
         return out
+
+    def block_cost(
+        self, stage: int, index: int, config: BlockConfig, input_hw: tuple[int, int], op: str
+    ) -> BlockCost:
+        """Deploy-form cost of block ``index`` of ``stage`` (``op``; in ``ofa-mbv3`` always MBConv)."""
+        return mbconv_cost(config, input_hw=input_hw, use_se=self.stages[stage].se, residual=index > 0)
 
     def build_supernet(self, *, mean: tuple[float, ...], std: tuple[float, ...]) -> Supernet:
         from supernets.ofa_mbv3_net import OfaMbv3Supernet

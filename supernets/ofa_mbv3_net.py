@@ -13,7 +13,6 @@ from kernels.base import BlockConfig
 from kernels.bn import elastic_batch_norm
 from kernels.conv_bn import ConvBNAct
 from kernels.mbconv import ElasticMBConv
-from kernels.preprocess import Preprocess, resize_images
 from supernets.arch import Arch
 from supernets.quant import wrap_extracted
 from supernets.supernet import Supernet
@@ -27,19 +26,10 @@ ACT_LAYERS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "hswish": nn.Hardswis
 class OfaMbv3Supernet(Supernet):
     """Supernet of an :class:`OfaMbv3Space`, built at the space's largest subnet."""
 
-    mean: torch.Tensor
-    std: torch.Tensor
-
     def __init__(self, *, space: OfaMbv3Space, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
-        if len(mean) != space.in_channels or len(std) != space.in_channels:
-            raise ValueError(
-                f"mean/std need one value per input channel ({space.in_channels}), got {len(mean)}/{len(std)}"
-            )
+        self.init_normalisation(in_channels=space.in_channels, mean=mean, std=std)
         self.space = space
-        self.mean_std = (tuple(float(m) for m in mean), tuple(float(s) for s in std))
-        self.register_buffer("mean", torch.tensor(self.mean_std[0]).reshape(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(self.mean_std[1]).reshape(1, -1, 1, 1), persistent=False)
         self.stem = ConvBNAct(
             space.in_channels, space.stem_channels, 3, stride=space.stem_stride, act_layer=nn.Hardswish
         )
@@ -85,7 +75,7 @@ class OfaMbv3Supernet(Supernet):
         self._head_in = configs[-1][-1].out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = resize_images((x - self.mean) / self.std, self._arch.resolution)
+        x = self.normalise(x, self._arch.resolution)
         x = self.stem(x)
         for blocks, stage in zip(self.blocks, self._arch.stages, strict=True):
             for j in range(stage.depth):
@@ -99,7 +89,7 @@ class OfaMbv3Supernet(Supernet):
         self.set_active(arch)
         try:
             layers: list[nn.Module] = [
-                Preprocess(mean=self.mean_std[0], std=self.mean_std[1], resolution=arch.resolution),
+                self.preprocess(arch.resolution),
                 copy.deepcopy(self.stem),
             ]
             extracted: list[nn.Module] = []

@@ -10,22 +10,21 @@ length (inception_dw) or the merged large kernel (large_kernel_dw).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from kernels import get_block, list_blocks
-from kernels.base import ZERO_COST, BlockConfig, BlockCost, ElasticBlock
+from kernels.base import BlockConfig, BlockCost, ElasticBlock
 from kernels.fused_mbconv import ElasticFusedMBConv
 from kernels.inception_dw import ElasticInceptionDW
 from kernels.large_kernel import ElasticLargeKernelDW, default_branches
 from kernels.mbconv import mbconv_cost
-from supernets.arch import Arch, BlockArch, StageArch
-from supernets.ofa_mbv3 import OfaMbv3Space, _number
+from supernets.arch import Arch
+from supernets.block_ops import OpDimension
+from supernets.ofa_mbv3 import OfaMbv3Space
 from supernets.ofa_mbv3_net import ACT_LAYERS, OfaMbv3Supernet
 from supernets.space import register_space
 from supernets.supernet import Supernet
@@ -44,15 +43,21 @@ OP_COSTS: dict[str, CostFn] = {
 
 @register_space("ofa-opchoice")
 class OpChoiceSpace(OfaMbv3Space):
-    """``ofa-mbv3`` plus an operator per block, drawn from ``ops``."""
+    """``ofa-mbv3`` plus an operator per block, drawn from ``ops`` (the parent's :class:`OpDimension`)."""
 
     version = 1
 
     def __init__(self, *, ops: tuple[str, ...] = DEFAULT_OPS, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.ops = self._check_ops(ops)
+        self.set_ops(ops)
 
-    def _check_ops(self, ops: Any) -> tuple[str, ...]:
+    @property
+    def ops(self) -> tuple[str, ...]:
+        assert self.block_ops is not None
+        return self.block_ops.options
+
+    def set_ops(self, ops: Any) -> None:
+        """Search ``ops`` (``ValueError`` naming ``search_space.ops`` or ``kernel_sizes`` if invalid)."""
         if not isinstance(ops, list | tuple) or not ops:
             raise ValueError(f"search_space.ops must be a non-empty list of {list(DEFAULT_OPS)}, got {ops!r}")
         unknown = [op for op in ops if op not in OP_COSTS or op not in list_blocks()]
@@ -70,7 +75,7 @@ class OpChoiceSpace(OfaMbv3Space):
             default_branches(max(self.kernel_sizes))  # raises for a largest kernel without a branch set
             if min(self.kernel_sizes) < 3:
                 raise ValueError("search_space.kernel_sizes: large_kernel_dw needs kernels >= 3")
-        return tuple(str(op) for op in ops)
+        self.block_ops = OpDimension(ops, num_stages=len(self.stages), max_depth=self.max_depth)
 
     @classmethod
     def from_config(
@@ -83,7 +88,7 @@ class OpChoiceSpace(OfaMbv3Space):
         )
         assert isinstance(space, OpChoiceSpace)
         if ops is not None:
-            space.ops = space._check_ops(ops)
+            space.set_ops(ops)
         return space
 
     @classmethod
@@ -103,105 +108,10 @@ class OpChoiceSpace(OfaMbv3Space):
     def describe(self) -> dict[str, Any]:
         return super().describe() | {"ops": list(self.ops)}
 
-    # -- the architecture set: every block of the parent space, times an operator ----------------
-
-    def _with_ops(self, arch: Arch, pick: Callable[[], str]) -> Arch:
-        stages = tuple(
-            dataclasses.replace(s, blocks=tuple(dataclasses.replace(b, op=pick()) for b in s.blocks))
-            for s in arch.stages
-        )
-        return dataclasses.replace(arch, stages=stages)
-
-    def sample(self, rng: np.random.Generator) -> Arch:
-        return self._with_ops(super().sample(rng), lambda: self.ops[int(rng.integers(len(self.ops)))])
-
-    def largest(self) -> Arch:
-        """The widest, deepest subnet with every block's largest kernel and expansion, as ``ops[0]``."""
-        return self._with_ops(super().largest(), lambda: self.ops[0])
-
-    def smallest(self) -> Arch:
-        return self._with_ops(super().smallest(), lambda: self.ops[0])
-
-    def validate(self, arch: Arch) -> None:
-        for i, stage in enumerate(arch.stages):
-            for j, block in enumerate(stage.blocks):
-                if block.op not in self.ops:
-                    raise ValueError(
-                        f"arch {arch.arch_hash} is not in this ofa-opchoice space: "
-                        f"stage {i} block {j} op {block.op!r} not in {list(self.ops)}"
-                    )
-        super().validate(self._with_ops(arch, lambda: "mbconv"))
-
-    def size(self) -> int:
-        per_block = len(self.kernel_sizes) * len(self.expand_ratios) * len(self.ops)
-        per_stage = len(self.width_mults) * sum(per_block**d for d in self.depths)
-        return len(self.resolutions) * per_stage ** len(self.stages)
-
-    def choices(self) -> dict[str, list[Any]]:
-        out = super().choices()
-        for i in range(len(self.stages)):
-            for j in range(self.max_depth):
-                out[f"s{i}_b{j}_op"] = list(self.ops)
-        return out
-
-    def arch_from_choices(self, values: dict[str, Any]) -> Arch:
-        def get(key: str) -> Any:
-            if key not in values:
-                raise ValueError(f"choices lack {key!r}; expected the keys of choices()")
-            return values[key]
-
-        arch = Arch(
-            family=self.family,
-            resolution=int(get("resolution")),
-            stages=tuple(
-                StageArch(
-                    blocks=tuple(
-                        BlockArch(
-                            int(get(f"s{i}_b{j}_ks")), _number(get(f"s{i}_b{j}_e")), str(get(f"s{i}_b{j}_op"))
-                        )
-                        for j in range(min(int(get(f"s{i}_depth")), self.max_depth))
-                    ),
-                    width_mult=float(get(f"s{i}_width")),
-                )
-                for i in range(len(self.stages))
-            ),
-            version=self.version,
-        )
-        self.validate(arch)
-        return arch
-
-    def choices_of(self, arch: Arch) -> dict[str, Any]:
-        self.validate(arch)
-        out: dict[str, Any] = {"resolution": arch.resolution}
-        for i, stage in enumerate(arch.stages):
-            out[f"s{i}_depth"] = stage.depth
-            out[f"s{i}_width"] = stage.width_mult
-            for j in range(self.max_depth):
-                block = stage.blocks[j] if j < stage.depth else None
-                out[f"s{i}_b{j}_ks"] = block.kernel_size if block else self.kernel_sizes[0]
-                out[f"s{i}_b{j}_e"] = block.expand_ratio if block else self.expand_ratios[0]
-                out[f"s{i}_b{j}_op"] = block.op if block else self.ops[0]
-        return out
-
-    # -- costs ------------------------------------------------------------------------------------
-
-    def layer_costs(self, arch: Arch) -> list[tuple[str, BlockCost]]:
-        mbconv_only = super().layer_costs(self._with_ops(arch, lambda: "mbconv"))
-        hw = (arch.resolution, arch.resolution)
-        hw = ((hw[0] - 1) // self.stem_stride + 1, (hw[1] - 1) // self.stem_stride + 1)
-        out = [mbconv_only[0]]
-        configs = self.block_configs(arch)
-        for i, row in enumerate(configs):
-            for j in range(self.max_depth):
-                if j < len(row):
-                    op = arch.stages[i].blocks[j].op
-                    cost = OP_COSTS[op](row[j], hw, self.stages[i].se and op == "mbconv", j > 0)
-                    out.append((f"s{i}_b{j}", cost))
-                    hw = ((hw[0] - 1) // row[j].stride + 1, (hw[1] - 1) // row[j].stride + 1)
-                else:
-                    out.append((f"s{i}_b{j}", ZERO_COST))
-        out.append(mbconv_only[-1])
-        return out
+    def block_cost(
+        self, stage: int, index: int, config: BlockConfig, input_hw: tuple[int, int], op: str
+    ) -> BlockCost:
+        return OP_COSTS[op](config, input_hw, self.stages[stage].se and op == "mbconv", index > 0)
 
     def build_supernet(self, *, mean: tuple[float, ...], std: tuple[float, ...]) -> Supernet:
         return OpChoiceSupernet(space=self, mean=mean, std=std)

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from kernels.conv_bn import ConvBNAct
-from kernels.preprocess import Preprocess, resize_images
 from supernets.arch import Arch
 from supernets.supernet import Supernet
 
@@ -91,21 +90,13 @@ class PoolingMixtureSupernet(Supernet):
     both are buffers, so checkpoints carry them. Before training the assignment is round-robin.
     """
 
-    mean: torch.Tensor
-    std: torch.Tensor
     mixture_weights: torch.Tensor
     assignment: torch.Tensor
 
     def __init__(self, *, space: PoolingSpace, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
-        if len(mean) != space.in_channels or len(std) != space.in_channels:
-            raise ValueError(
-                f"mean/std need one value per input channel ({space.in_channels}), got {len(mean)}/{len(std)}"
-            )
+        self.init_normalisation(in_channels=space.in_channels, mean=mean, std=std)
         self.space = space
-        self.mean_std = (tuple(float(m) for m in mean), tuple(float(s) for s in std))
-        self.register_buffer("mean", torch.tensor(self.mean_std[0]).reshape(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(self.mean_std[1]).reshape(1, -1, 1, 1), persistent=False)
         self.members = nn.ModuleList(PoolingResNet(space) for _ in range(space.num_supernets))
         n = space.size()
         self.register_buffer("mixture_weights", torch.zeros(n, space.num_supernets, dtype=torch.float64))
@@ -139,7 +130,7 @@ class PoolingMixtureSupernet(Supernet):
         self._member = self.member_of(arch) if member is None else member
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = resize_images((x - self.mean) / self.std, self._arch.resolution)
+        x = self.normalise(x, self._arch.resolution)
         member: PoolingResNet = self.members[self._member]  # type: ignore[assignment]
         return member(x, self._arch)
 
@@ -148,9 +139,7 @@ class PoolingMixtureSupernet(Supernet):
         self.space.validate(arch)
         m = self.member_of(arch) if member is None else member
         net: PoolingResNet = self.members[m]  # type: ignore[assignment]
-        layers: list[nn.Module] = [
-            Preprocess(mean=self.mean_std[0], std=self.mean_std[1], resolution=arch.resolution)
-        ]
+        layers: list[nn.Module] = [self.preprocess(arch.resolution)]
         layers += [copy.deepcopy(layer) for layer in net.body(arch)]
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(1), copy.deepcopy(net.classifier)]
         model = nn.Sequential(*layers).to(self.assignment.device)

@@ -3,15 +3,42 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from kernels.fuse import reparameterize_model
+from kernels.preprocess import Preprocess, resize_images
 from supernets.arch import Arch
 
 
 class Supernet(nn.Module, ABC):
     """A network whose subnets share weights; ``forward`` runs the active one on [0, 1] images."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def init_normalisation(self, *, in_channels: int, mean: Sequence[float], std: Sequence[float]) -> None:
+        """Keep the data's per-channel ``mean``/``std`` (checked against ``in_channels``) as buffers.
+
+        Not persistent: the job's data sets them, so a checkpoint does not carry them.
+        """
+        if len(mean) != in_channels or len(std) != in_channels:
+            raise ValueError(
+                f"mean/std need one value per input channel ({in_channels}), got {len(mean)}/{len(std)}"
+            )
+        self.mean_std = (tuple(float(m) for m in mean), tuple(float(s) for s in std))
+        self.register_buffer("mean", torch.tensor(self.mean_std[0]).reshape(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.mean_std[1]).reshape(1, -1, 1, 1), persistent=False)
+
+    def normalise(self, x: torch.Tensor, resolution: int) -> torch.Tensor:
+        """[0, 1] images normalised and resized to ``resolution``, as ``preprocess`` does when deployed."""
+        return resize_images((x - self.mean) / self.std, resolution)
+
+    def preprocess(self, resolution: int) -> Preprocess:
+        """The input module an extracted subnet at ``resolution`` starts with."""
+        return Preprocess(mean=self.mean_std[0], std=self.mean_std[1], resolution=resolution)
 
     @property
     @abstractmethod

@@ -68,7 +68,7 @@ def test_stride_two_block_changes_channels_and_halves_size(gen: torch.Generator)
     out = block(x)
     assert out.shape == (2, 12, 5, 5)
     out.sum().backward()
-    assert block.dw_weight.grad is not None and block.kernel_transforms["5to3"].grad is not None
+    assert block.depthwise.weight.grad is not None and block.kernel_transforms["5to3"].grad is not None
     assert not block.has_residual
     block.eval()
     with torch.no_grad():
@@ -79,7 +79,7 @@ def test_kernel_transform_starts_as_centre_crop() -> None:
     block = ElasticMBConv(MAX)
     assert block.kernel_sizes == (7, 5, 3)
     k3 = block.active_kernel(3, 4)
-    torch.testing.assert_close(k3, block.dw_weight[:4, :, 2:5, 2:5])
+    torch.testing.assert_close(k3, block.depthwise.weight[:4, :, 2:5, 2:5])
 
 
 def test_sort_channels_keeps_full_output_and_orders_importance(gen: torch.Generator) -> None:
@@ -91,7 +91,7 @@ def test_sort_channels_keeps_full_output_and_orders_importance(gen: torch.Genera
         before = block(x)
         block.sort_channels()
         torch.testing.assert_close(block(x), before, rtol=1e-5, atol=1e-5)
-    importance = block.project_weight.abs().sum(dim=(0, 2, 3))
+    importance = block.project.weight.abs().sum(dim=(0, 2, 3))
     assert torch.all(importance[:-1] >= importance[1:])
 
 
@@ -123,3 +123,27 @@ def test_cost_counts_the_deploy_form(use_se: bool) -> None:
 
 def test_registered_as_mbconv() -> None:
     assert get_block("mbconv") is ElasticMBConv
+
+
+def test_a_checkpoint_with_the_old_tensor_names_loads(gen: torch.Generator) -> None:
+    """Checkpoints written when the block held its own conv weights and BatchNorms still load."""
+    block = ElasticMBConv(MAX, use_se=True)
+    _trained_like(block, gen)
+    renames = {
+        "expand.weight": "expand_weight",
+        "expand.bn.": "expand_bn.",
+        "depthwise.weight": "dw_weight",
+        "depthwise.bn.": "dw_bn.",
+        "project.weight": "project_weight",
+        "project.bn.": "project_bn.",
+    }
+    old = {}
+    for key, value in block.state_dict().items():
+        for new, legacy in renames.items():
+            key = key.replace(new, legacy) if key.startswith(new) else key
+        old[key] = value
+    assert "dw_weight" in old and "dw_bn.running_var" in old
+    fresh = ElasticMBConv(MAX, use_se=True)
+    fresh.load_state_dict(old)
+    want = block.state_dict()
+    assert all(torch.equal(value, want[key]) for key, value in fresh.state_dict().items())

@@ -180,7 +180,7 @@ def test_deps_trains_the_full_model_alone_first(tiny_space: OfaMbv3Space, fmnist
     config = TrainConfig(epochs=12, batch_size=64, deps_full_fraction=0.5)
     trainer = _trainer("deps", tiny_space, config, seed=0, init_seed=0)
     # Residual blocks start as the identity, as in sandwich training.
-    gammas = [m.project_bn.weight for m in trainer.supernet.modules() if getattr(m, "has_residual", False)]
+    gammas = [m.project.bn.weight for m in trainer.supernet.modules() if getattr(m, "has_residual", False)]
     assert gammas and all(bool((g == 0).all()) for g in gammas)
     for _ in range(5):  # steps 1-5 of 12, the first 6 full-only
         trainer.train_epoch(fmnist[0][:64], fmnist[1][:64])
