@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nas.schemas import EventPublic, JobPublic, ParetoPublic, SubnetPublic
+from nas.schemas import JOB_STAGES, EventPublic, JobPublic, ParetoPublic, SubnetPublic
 
-STAGES = ("data", "train", "measure", "predict", "search", "verify")
+STAGES = JOB_STAGES
 
 
 def watch_events(events: Iterable[EventPublic], console: Console) -> str | None:

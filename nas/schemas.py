@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-HARDWARE_PROFILES = ("cpu-fp32", "cpu-int8", "cuda-fp32", "cuda-fp16")
-METRICS = ("accuracy", "latency_ms", "params", "flops", "size_bytes")
+# The stages of a job in the order they run: the runner runs them by these names, the CLI and the
+# dashboard (through GET /v1/meta) show them.
+JOB_STAGES = ("data", "train", "measure", "predict", "search", "verify")
+Metric = Literal["accuracy", "latency_ms", "params", "flops", "size_bytes"]
+METRICS: tuple[str, ...] = get_args(Metric)
 # Metrics measured per hardware profile; the others are properties of the architecture.
 HARDWARE_METRICS = ("latency_ms",)
 # Hard ceilings of the schema itself; the service's own (lower, configurable) limits are
@@ -18,6 +22,13 @@ MAX_SEED = 2**63 - 1
 MAX_LIST = 1024
 # Bit-widths ``search_space.bits`` may list (32 = float); supernets/bits.py holds the same set.
 QUANT_BITS = (4, 6, 8, 32)
+
+
+def hardware_profiles() -> tuple[str, ...]:
+    """Names of the hardware profiles (``predictors.hardware.PROFILES``, imported on use: it loads torch)."""
+    from predictors.hardware import PROFILES
+
+    return tuple(PROFILES)
 
 
 class JobStatus(enum.StrEnum):
@@ -84,49 +95,127 @@ class SearchSpaceSpec(BaseModel):
         return {k: v for k, v in self.model_dump().items() if k != "family"}
 
 
-class TrainingSpec(_Spec):
-    """How the supernet is trained; knobs not given keep the trainer's defaults."""
+@functools.cache
+def _trainer_defaults() -> dict[str, Any]:
+    """``TrainConfig``'s defaults, the one place they live (imported on use: it loads torch)."""
+    from supernets.training import TrainConfig
 
-    schedule: Literal["sandwich", "progressive-shrinking", "deps", "standalone", "balanced-mixture"] = Field(
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in TrainConfig().to_dict().items()}
+
+
+def _default(name: str) -> Any:
+    """A field's default: ``TrainConfig``'s, looked up when a spec leaves the knob out."""
+    return Field(default_factory=lambda: _trainer_defaults()[name])
+
+
+def _schedules() -> tuple[str, ...]:
+    """The trainer registry's schedules (imported on use: it loads torch)."""
+    from supernets.training import SCHEDULES
+
+    return SCHEDULES
+
+
+class TrainingSpec(_Spec):
+    """How the supernet is trained: the schedule and every knob of ``TrainConfig``.
+
+    A knob left out takes ``TrainConfig``'s default (filled in at validation, so the stored
+    spec shows it; ``TrainConfig`` is the one place of the defaults). The bounds here are the
+    door's; ``TrainConfig`` checks the rest (e.g. that the progressive-shrinking shares sum to
+    1), and a refusal names the field.
+    """
+
+    schedule: str = Field(
         default="sandwich",
-        description="when omitted: the family's default "
-        "(sandwich; balanced-mixture for pooling-mixture-resnet)",
+        min_length=1,
+        max_length=64,
+        description="a schedule of the trainer registry (GET /v1/meta); when omitted: the family's "
+        "default (sandwich; balanced-mixture for pooling-mixture-resnet)",
     )
-    epochs: int = Field(default=30, ge=1, le=100_000)
-    batch_size: int = Field(default=256, ge=1, le=1 << 20)
-    lr: float = Field(default=0.1, gt=0, le=100)
-    momentum: float = Field(default=0.9, ge=0, lt=1)
-    weight_decay: float = Field(default=3e-5, ge=0, le=10)
-    warmup_epochs: int = Field(default=0, ge=0, le=100_000)
-    label_smoothing: float = Field(default=0.1, ge=0, lt=1)
-    num_random_subnets: int = Field(
-        default=2, ge=0, le=1024, description="random subnets per step (sandwich)"
+    epochs: Annotated[int, Field(ge=1, le=100_000)] = _default("epochs")
+    batch_size: Annotated[int, Field(ge=1, le=1 << 20)] = _default("batch_size")
+    lr: Annotated[float, Field(gt=0, le=100)] = _default("lr")
+    momentum: Annotated[float, Field(ge=0, lt=1)] = _default("momentum")
+    weight_decay: Annotated[float, Field(ge=0, le=10)] = _default("weight_decay")
+    warmup_epochs: Annotated[int, Field(ge=0, le=100_000)] = _default("warmup_epochs")
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)] = _default("label_smoothing")
+    num_random_subnets: Annotated[
+        int, Field(ge=0, le=1024, description="random subnets per step (sandwich, DεpS)")
+    ] = _default("num_random_subnets")
+    distill: Annotated[bool, Field(description="in-place distillation from the largest")] = _default(
+        "distill"
     )
-    distill_weight: float = Field(
-        default=1.0, ge=0, le=1000, description="in-place distillation from the largest"
+    distill_weight: Annotated[float, Field(ge=0, le=1000, description="weight of that distillation")] = (
+        _default("distill_weight")
     )
-    label_weight: float = Field(
-        default=1.0,
-        ge=0,
-        le=1000,
-        description="labels' cross-entropy beside the distillation for the other subnets",
+    label_weight: Annotated[
+        float,
+        Field(
+            ge=0, le=1000, description="labels' cross-entropy beside the distillation for the other subnets"
+        ),
+    ] = _default("label_weight")
+    grad_clip: Annotated[float | None, Field(gt=0, le=1e6, description="null: no clipping")] = _default(
+        "grad_clip"
     )
-    grad_clip: float | None = Field(default=None, gt=0, le=1e6)
+    ps_phase_fractions: Annotated[
+        list[Annotated[float, Field(ge=0, le=1)]],
+        Field(
+            min_length=4,
+            max_length=4,
+            description="progressive shrinking: shares of the epochs of its phases full, kernel, depth, "
+            "expand/width (sum 1)",
+        ),
+    ] = _default("ps_phase_fractions")
+    ps_phase_lr_scales: Annotated[
+        list[Annotated[float, Field(gt=0, le=100)]],
+        Field(min_length=4, max_length=4, description="progressive shrinking: LR scale per phase"),
+    ] = _default("ps_phase_lr_scales")
+    deps_full_fraction: Annotated[
+        float, Field(ge=0, lt=1, description="DεpS: share of steps that train only the full model")
+    ] = _default("deps_full_fraction")
+    deps_ramp_fraction: Annotated[
+        float, Field(gt=0, le=1, description="DεpS: share of steps over which the subnets' scale ramps up")
+    ] = _default("deps_ramp_fraction")
+    channels_last: Annotated[bool, Field(description="train in NHWC layout (faster on CPU)")] = _default(
+        "channels_last"
+    )
     bn_calibration_images: int = Field(default=2000, ge=1, le=1 << 24)
 
+    @field_validator("schedule")
+    @classmethod
+    def _known_schedule(cls, value: str) -> str:
+        known = _schedules()
+        if value not in known:
+            raise ValueError(f"unknown training.schedule {value!r}; choose one of {list(known)}")
+        return value
+
     @model_validator(mode="after")
-    def _warmup_fits(self) -> TrainingSpec:
+    def _consistent(self) -> TrainingSpec:
         if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
             raise ValueError(
                 f"training.warmup_epochs ({self.warmup_epochs}) must be below training.epochs ({self.epochs})"
             )
+        try:
+            self.train_config()
+        except ValueError as exc:  # TrainConfig's own checks: "TrainConfig: <field> must ..."
+            raise ValueError(f"training.{str(exc).removeprefix('TrainConfig: ')}") from None
         return self
+
+    def knobs(self) -> dict[str, Any]:
+        """The ``TrainConfig`` fields of this spec."""
+        names = _trainer_defaults()
+        return {k: v for k, v in self.model_dump().items() if k in names}
+
+    def train_config(self) -> Any:
+        """The trainer's ``TrainConfig`` for this spec (typed ``Any``: the schemas do not import torch)."""
+        from supernets.training import TrainConfig
+
+        return TrainConfig(**self.knobs())
 
 
 class ObjectiveSpec(_Spec):
     """One objective of the search; latency objectives name the hardware they are measured on."""
 
-    metric: Literal["accuracy", "latency_ms", "params", "flops", "size_bytes"]
+    metric: Metric
     goal: Literal["max", "min"]
     hardware: str | None = Field(default=None, max_length=32)
 
@@ -139,7 +228,7 @@ class ObjectiveSpec(_Spec):
 class ConstraintSpec(_Spec):
     """A bound a subnet on the front must satisfy."""
 
-    metric: Literal["accuracy", "latency_ms", "params", "flops", "size_bytes"]
+    metric: Metric
     hardware: str | None = Field(default=None, max_length=32)
     max: float | None = None
     min: float | None = None
@@ -200,8 +289,11 @@ class JobSpec(_Spec):
     dataset: DatasetSpec
     search_space: SearchSpaceSpec
     training: TrainingSpec = Field(default_factory=TrainingSpec)
-    hardware: list[str] = Field(
-        default_factory=lambda: ["cpu-fp32"], min_length=1, max_length=len(HARDWARE_PROFILES)
+    hardware: list[Annotated[str, Field(max_length=32)]] = Field(
+        default_factory=lambda: ["cpu-fp32"],
+        min_length=1,
+        max_length=64,
+        description="hardware profiles to measure on (GET /v1/meta lists them), each once",
     )
     objectives: list[ObjectiveSpec] = Field(min_length=1, max_length=64)
     constraints: list[ConstraintSpec] = Field(default_factory=list, max_length=MAX_LIST)
@@ -216,9 +308,10 @@ class JobSpec(_Spec):
     @field_validator("hardware")
     @classmethod
     def _known_hardware(cls, value: list[str]) -> list[str]:
-        unknown = [h for h in value if h not in HARDWARE_PROFILES]
+        known = hardware_profiles()
+        unknown = [h for h in value if h not in known]
         if unknown:
-            raise ValueError(f"unknown hardware profile(s) {unknown}; choose from {list(HARDWARE_PROFILES)}")
+            raise ValueError(f"unknown hardware profile(s) {unknown}; choose from {list(known)}")
         if len(set(value)) != len(value):
             raise ValueError(f"hardware lists a profile twice: {value}")
         return value

@@ -2,7 +2,7 @@
 // The dashboard: hash routing, polling, the jobs list and the job page (stages, charts, front, detail).
 (() => {
   const POLL_MS = 2000;
-  const { STAGES, ACTIVE } = window.NasJobViews;
+  const { ACTIVE } = window.NasJobViews;
   const EVENT_PAGE = 100; // a response this long may be one page of many: ask for the rest
   const C = window.NasCharts;
   const Client = window.NasClient;
@@ -173,6 +173,7 @@
   async function refreshJob(gen) {
     const id = encodeURIComponent(state.jobId);
     try {
+      if (!Views.hasMeta()) Views.setMeta(await api("/meta"));
       const [job, events] = await Promise.all([api(`/jobs/${id}`), loadEvents(id)]);
       if (gen !== state.generation) return;
       const wasActive = state.job === null || ACTIVE.has(state.job.status);
@@ -183,7 +184,8 @@
       // Subnets and the front change only from the measure stage on: refetch them at once when a stage
       // ends or a search round is stored, else at most every third poll (they can be 10,000 rows).
       const milestone = fresh.some((e) => e.kind === "front" || e.kind === "stage");
-      const measuring = fresh.some((e) => STAGES.indexOf(e.stage) >= 2) && state.polls % 3 === 0;
+      const fromMeasure = Views.stageIndex("measure");
+      const measuring = fresh.some((e) => Views.stageIndex(e.stage) >= fromMeasure) && state.polls % 3 === 0;
       const finished = wasActive && !ACTIVE.has(job.status);
       if (state.polls === 0 || milestone || measuring || finished) {
         await loadFront(id, gen);

@@ -1,12 +1,29 @@
 "use strict";
 // The job page's progress views: the stage strip, the training and hypervolume charts, and the log.
 window.NasJobViews = (() => {
-  const STAGES = ["data", "train", "measure", "predict", "search", "verify"];
+  // The service's facts from GET /v1/meta (the job's stages in order, the hardware profiles), set by
+  // the app before it shows a job: the dashboard keeps no copy of its own.
+  const meta = { stages: [], profiles: new Map() };
   const ACTIVE = new Set(["queued", "running"]);
   const MAX_LOG = 300;
   const C = window.NasCharts;
   const { el, when, pct, setProgress } = window.NasFormat;
   const $ = (id) => document.getElementById(id);
+
+  function setMeta(m) {
+    meta.stages = m.stages;
+    meta.profiles = new Map(m.hardware_profiles.map((p) => [p.name, p]));
+  }
+
+  const hasMeta = () => meta.stages.length > 0;
+  const stageIndex = (name) => meta.stages.indexOf(name);
+
+  /** "cpu-fp32" -> "cpu, fp32, batch 1, 1 thread, torch-eager": what a latency on that profile means. */
+  function describeProfile(name) {
+    const p = meta.profiles.get(name);
+    if (!p) return name;
+    return `${p.device}, ${p.precision}, batch ${p.batch_size}, ${p.threads} thread${p.threads === 1 ? "" : "s"}, ${p.runtime}`;
+  }
 
   /** The stage strip, the progress bar and the line under it. */
   function renderStages(state) {
@@ -14,7 +31,7 @@ window.NasJobViews = (() => {
     const status = {};
     for (const e of state.events) if (e.kind === "stage") status[e.payload.stage] = e.payload.status;
     const current = job.stage;
-    const items = STAGES.map((name) => {
+    const items = meta.stages.map((name) => {
       let cls = status[name] === "done" || status[name] === "skipped" ? "done" : "";
       if (name === current && ACTIVE.has(job.status)) cls = "current";
       if (name === current && job.status === "failed") cls = "failed";
@@ -134,5 +151,5 @@ window.NasJobViews = (() => {
     if (!log.children.length) log.append(el("li", { class: "placeholder muted" }, "no messages yet"));
   }
 
-  return { STAGES, ACTIVE, renderStages, renderEpochs, renderHypervolume, appendLog };
+  return { ACTIVE, setMeta, hasMeta, stageIndex, describeProfile, renderStages, renderEpochs, renderHypervolume, appendLog };
 })();

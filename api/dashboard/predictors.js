@@ -13,6 +13,12 @@ window.NasPredictors = (() => {
     return metric === "latency_ms" && hardware ? `latency on ${hardware}` : target;
   }
 
+  /** The target's key, and for latency what its profile measures (from GET /v1/meta). */
+  function targetTitle(target) {
+    const [metric, hardware] = target.split("@");
+    return metric === "latency_ms" && hardware ? `${target}: ${window.NasJobViews.describeProfile(hardware)}` : target;
+  }
+
   /** RMSE in the target's unit: milliseconds for latency, a share (0..1) for accuracy. */
   function rmseText(target, v) {
     if (!finite(v)) return "–";
@@ -50,7 +56,7 @@ window.NasPredictors = (() => {
     return el(
       "tr",
       { "data-target": p.target, "data-source": p.source },
-      el("td", { title: p.target }, targetLabel(p.target)),
+      el("td", { title: targetTitle(p.target) }, targetLabel(p.target)),
       source,
       cell("n", count(p.n)),
       cell("kendall_tau", fixed(p.kendall_tau, 2)),

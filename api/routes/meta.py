@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from api.deps import CurrentUser, DatabaseDep, SchedulerDep, SessionDep
+from nas.schemas import HARDWARE_METRICS, JOB_STAGES, METRICS
 from nas.store import StoreError, crud
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,28 @@ class SearchSpaceFamily(BaseModel):
 class HardwareProfile(BaseModel):
     profile: str
     nodes: list[str]
+
+
+class ProfilePublic(BaseModel):
+    """A hardware profile: what one latency measurement means."""
+
+    name: str
+    device: str
+    precision: str
+    batch_size: int
+    threads: int
+    runtime: str
+
+
+class ServiceMeta(BaseModel):
+    """The service's facts, each from its one source, for the dashboard, the CLI and clients."""
+
+    stages: list[str] = Field(description="a job's stages in the order they run")
+    metrics: list[str] = Field(description="metrics objectives and constraints may name")
+    hardware_metrics: list[str] = Field(description="metrics measured per hardware profile")
+    hardware_profiles: list[ProfilePublic]
+    schedules: list[str] = Field(description="training schedules of the trainer registry")
+    training_defaults: dict[str, Any] = Field(description="every training knob's default (TrainConfig)")
 
 
 class PredictorPublic(BaseModel):
@@ -80,6 +103,26 @@ def describe_families() -> list[SearchSpaceFamily]:
 @router.get("/search-spaces", response_model=list[SearchSpaceFamily])
 def search_spaces(user: CurrentUser) -> list[SearchSpaceFamily]:
     return describe_families()
+
+
+def service_meta() -> ServiceMeta:
+    """Stages, metrics, profiles, schedules and training defaults, read from where each is defined."""
+    from predictors.hardware import PROFILES  # imports torch: only when asked
+    from supernets.training import SCHEDULES, TrainConfig
+
+    return ServiceMeta(
+        stages=list(JOB_STAGES),
+        metrics=list(METRICS),
+        hardware_metrics=list(HARDWARE_METRICS),
+        hardware_profiles=[ProfilePublic.model_validate(p.to_dict()) for p in PROFILES.values()],
+        schedules=list(SCHEDULES),
+        training_defaults=TrainConfig().to_dict(),
+    )
+
+
+@router.get("/meta", response_model=ServiceMeta)
+def meta(user: CurrentUser) -> ServiceMeta:
+    return service_meta()
 
 
 @router.get("/hardware", response_model=list[HardwareProfile])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -12,9 +13,12 @@ from nas.pipeline.state import JobState, SubnetRecord
 from nas.store import crud
 from predictors import get_profile
 from supernets import Arch
-from supernets.bits import is_float, size_bytes
+from supernets.bits import is_float
 from supernets.bn import recalibrate_bn
 from supernets.evaluate import evaluate_accuracy
+
+Progress = Callable[[int, int], None]
+Deployed = Callable[[SubnetRecord, nn.Module], None]
 
 
 def deploy_subnet(state: JobState, arch: Arch) -> nn.Module:
@@ -38,44 +42,57 @@ def _int8_model(state: JobState, arch: Arch, model: nn.Module) -> nn.Module:
 
 
 def measure_subnets(
-    state: JobState, archs: list[Arch], *, source: str, stage: str, test_split: bool = False
+    state: JobState,
+    archs: list[Arch],
+    *,
+    source: str,
+    stage: str,
+    test_split: bool = False,
+    progress: Progress | None = None,
+    on_deployed: Deployed | None = None,
 ) -> list[SubnetRecord]:
-    """Measure each arch for real (what is already measured is read back, not measured again)."""
+    """Measure each arch for real and add it to the job's pool; what is already known is not redone.
+
+    Accuracy and latency the pool (or, for latency, the shared measurement table) already
+    holds are reused, and a subnet with nothing new is neither deployed nor written again.
+    ``progress(done, total)`` reports each subnet (default: the ``stage``'s progress over
+    ``archs``); ``on_deployed(record, model)`` gets every subnet that was deployed here.
+    """
     ctx = state.ctx
     profiles = list(ctx.spec.hardware)
     splits = state.splits
+    pool = state.pool
+    report = progress or (lambda done, total: ctx.progress(stage, done, total))
     records: list[SubnetRecord] = []
     unique = list({a.arch_hash: a for a in archs}.values())
     for i, arch in enumerate(unique):
         ctx.check_cancel()
-        mhash = state.measurement_hash(arch)
-        with ctx.db.read() as s:
-            row = crud.get_subnet_by_hash(s, job_id=ctx.job_id, arch_hash=arch.arch_hash)
-            cached = {
-                p: crud.get_measurement(
-                    s, profile=p, arch_hash=mhash, resolution=arch.resolution, batch=get_profile(p).batch_size
-                )
-                for p in profiles
-            }
-            known_val = row.accuracy_val if row is not None else None
-            known_test = row.accuracy_test if row is not None else None
-            latency = {p: m.median_ms for p, m in cached.items() if m is not None}
-        need_val = known_val is None
-        need_test = test_split and known_test is None
+        known = pool.get(arch.arch_hash)
+        acc_val: float | None
+        acc_test: float | None
+        if known is not None:
+            latency = dict(known.latency_ms)
+            acc_val, acc_test = known.accuracy_val, known.accuracy_test
+        else:
+            latency = state.stored_latency(arch, profiles)
+            acc_val = acc_test = None
+        need_val = acc_val is None
+        need_test = test_split and acc_test is None
         missing = [p for p in profiles if p not in latency]
-        model: nn.Module | None = None
-        if need_val or need_test or missing:
-            model = deploy_subnet(state, arch)
+        if not (need_val or need_test or missing):
+            assert known is not None
+            records.append(known)
+            report(i + 1, len(unique))
+            continue
+        model = deploy_subnet(state, arch)
         with torch.inference_mode():
-            acc_val = (
-                evaluate_accuracy(model, splits.val_x, splits.val_y) if need_val and model else known_val
-            )
-            acc_test = (
-                evaluate_accuracy(model, splits.test_x, splits.test_y) if need_test and model else known_test
-            )
+            if need_val:
+                acc_val = evaluate_accuracy(model, splits.val_x, splits.val_y)
+            if need_test:
+                acc_test = evaluate_accuracy(model, splits.test_x, splits.test_y)
+        mhash = state.measurement_hash(arch)
         input_shape = (splits.channels, splits.image_size, splits.image_size)  # the profile sets the batch
         for profile in missing:
-            assert model is not None
             timed = _int8_model(state, arch, model) if get_profile(profile).precision == "int8" else model
             stats = ctx.measure_latency([(copy.deepcopy(timed), input_shape)], profile)[0]
             with ctx.db.session() as s:
@@ -105,17 +122,17 @@ def measure_subnets(
                 measurement_key=mhash,
             )
             sid = sub.id
-        records.append(
-            SubnetRecord(
-                sid,
-                arch,
-                float(acc_val),
-                latency,
-                cost.params,
-                cost.macs,
-                None if acc_test is None else float(acc_test),
-                size_bytes=size_bytes(state.space, arch),
-            )
+        record = state.record(
+            subnet_id=sid,
+            arch=arch,
+            accuracy_val=acc_val,
+            latency_ms=latency,
+            accuracy_test=acc_test,
+            predicted=known.predicted if known is not None else None,
         )
-        ctx.progress(stage, i + 1, len(unique))
+        pool[arch.arch_hash] = record
+        records.append(record)
+        if on_deployed is not None:
+            on_deployed(record, model)
+        report(i + 1, len(unique))
     return records

@@ -12,11 +12,14 @@ from collections.abc import Callable
 
 from nas.artifacts import ArtifactStore
 from nas.pipeline.context import JobCancelledError, JobContext, LatencyMeasurer
+from nas.pipeline.measure import run_measure
+from nas.pipeline.predict import run_predict
 from nas.pipeline.retry import is_transient
-from nas.pipeline.search import run_measure, run_predict, run_search, run_verify
+from nas.pipeline.search_stage import run_search
 from nas.pipeline.state import JobState
 from nas.pipeline.train import run_train
-from nas.schemas import JobSpec, JobStatus
+from nas.pipeline.verify import run_verify
+from nas.schemas import JOB_STAGES, JobSpec, JobStatus
 from nas.settings import Settings
 from nas.store import Database, crud
 from nas.store.models import utcnow
@@ -41,14 +44,16 @@ def run_data(state: JobState) -> None:
     )
 
 
-STAGES: list[tuple[str, Callable[[JobState], None]]] = [
-    ("data", run_data),
-    ("train", run_train),
-    ("measure", run_measure),
-    ("predict", run_predict),
-    ("search", run_search),
-    ("verify", run_verify),
-]
+_RUNS: dict[str, Callable[[JobState], None]] = {
+    "data": run_data,
+    "train": run_train,
+    "measure": run_measure,
+    "predict": run_predict,
+    "search": run_search,
+    "verify": run_verify,
+}
+# In the order nas.schemas.JOB_STAGES gives (the one list the CLI and the dashboard show too).
+STAGES: list[tuple[str, Callable[[JobState], None]]] = [(name, _RUNS[name]) for name in JOB_STAGES]
 FINAL = {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled}
 
 
@@ -155,7 +160,11 @@ def _run_stages(
                 crud.update_job(s, job_id=job_id, stage=name, progress=0.0)
             ctx.emit("stage", {"stage": name, "status": "started"}, stage=name)
             stage(state)
-            ctx.emit("stage", {"stage": name, "status": "done"}, stage=name)
+            with db.session() as s:
+                crud.update_job(s, job_id=job_id, stage=name, progress=1.0)
+                crud.add_event(
+                    s, job_id=job_id, kind="stage", stage=name, payload={"stage": name, "status": "done"}
+                )
     except (JobCancelledError, crud.LeaseLostError) as exc:
         if isinstance(exc, crud.LeaseLostError):
             raise

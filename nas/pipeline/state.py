@@ -1,4 +1,9 @@
-"""What a job's stages share in memory within one run; every piece can be rebuilt from storage."""
+"""What a job's stages hand on to each other within one run; every piece can be rebuilt from storage.
+
+Within one run each stage takes what the previous one produced (the trained supernet, the pool of
+measured subnets, the fitted predictors, the reference point) from here; storage is read back only
+for what an earlier attempt produced (a resume).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ from nas.data import DatasetSplits, load_dataset
 from nas.pipeline.context import JobContext
 from nas.sources import SourcePolicy
 from nas.store import crud
+from predictors import Predictor, get_profile
 from supernets import Arch, SearchSpace, Supernet, make_space
+from supernets.bits import size_bytes
 
 CHECKPOINT = "checkpoint"
 
@@ -50,10 +57,15 @@ class SubnetRecord:
 
 @dataclass
 class JobState:
-    """Lazily loaded data, search space and supernet of one job."""
+    """Data, search space and supernet of one job, and what its stages produced in this run."""
 
     ctx: JobContext
     _supernet: Supernet | None = field(default=None, repr=False)
+    _pool: dict[str, SubnetRecord] | None = field(default=None, repr=False)
+    # Set by the predict stage: one fitted predictor per learned metric key.
+    predictors: dict[str, Predictor] = field(default_factory=dict, repr=False)
+    # Set by the measure stage: the job's fixed hypervolume reference point.
+    reference: list[float] | None = None
 
     @cached_property
     def splits(self) -> DatasetSplits:
@@ -98,8 +110,19 @@ class JobState:
             s.expunge(best)
             return best
 
+    def hand_on(self, supernet: Supernet) -> None:
+        """Keep the supernet the train stage just trained for the next stages (no reload).
+
+        Put in the layout and mode a load from its checkpoint gives, so that what follows is
+        the same whether this run trained it or a resumed run loads it.
+        """
+        supernet.zero_grad(set_to_none=True)
+        supernet.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+        supernet.eval()
+        self._supernet = supernet
+
     def trained_supernet(self) -> Supernet:
-        """The supernet with the weights of the last checkpoint (training must be complete)."""
+        """The trained supernet: the one the train stage handed on, else its last checkpoint (a resume)."""
         if self._supernet is None:
             ckpt = self.latest_checkpoint()
             if ckpt is None:
@@ -117,3 +140,75 @@ class JobState:
     def measurement_hash(self, arch: Arch) -> str:
         """Key of an arch's latency in the shared measurement table: the arch within this geometry."""
         return hashlib.sha256(f"{self.space_key}:{arch.arch_hash}".encode()).hexdigest()[:16]
+
+    @property
+    def pool(self) -> dict[str, SubnetRecord]:
+        """Every subnet this job measured, by arch hash in measurement order; stages add to it.
+
+        Read from storage once per run (what earlier attempts measured), then kept in memory.
+        """
+        if self._pool is None:
+            self._pool = {r.arch.arch_hash: r for r in self._stored_records()}
+        return self._pool
+
+    def record(
+        self,
+        *,
+        subnet_id: int,
+        arch: Arch,
+        accuracy_val: float,
+        latency_ms: dict[str, float],
+        accuracy_test: float | None = None,
+        predicted: dict[str, float] | None = None,
+    ) -> SubnetRecord:
+        """A measured subnet with the costs its arch implies."""
+        cost = self.space.total_cost(arch)
+        return SubnetRecord(
+            subnet_id,
+            arch,
+            float(accuracy_val),
+            latency_ms,
+            cost.params,
+            cost.macs,
+            None if accuracy_test is None else float(accuracy_test),
+            predicted=predicted,
+            size_bytes=size_bytes(self.space, arch),
+        )
+
+    def stored_latency(self, arch: Arch, profiles: list[str]) -> dict[str, float]:
+        """The shared table's latencies of ``arch`` in this geometry, for the profiles measured."""
+        mhash = self.measurement_hash(arch)
+        with self.ctx.db.read() as s:
+            rows = {
+                p: crud.get_measurement(
+                    s, profile=p, arch_hash=mhash, resolution=arch.resolution, batch=get_profile(p).batch_size
+                )
+                for p in profiles
+            }
+        return {p: m.median_ms for p, m in rows.items() if m is not None}
+
+    def _stored_records(self) -> list[SubnetRecord]:
+        """What earlier attempts of this job measured completely (accuracy and every latency)."""
+        profiles = list(self.ctx.spec.hardware)
+        with self.ctx.db.read() as s:
+            rows = [
+                (r.id, r.arch, r.accuracy_val, r.accuracy_test, r.predicted)
+                for r in crud.list_subnets(s, job_id=self.ctx.job_id)
+                if r.accuracy_val is not None
+            ]
+        out: list[SubnetRecord] = []
+        for sid, data, acc_val, acc_test, predicted in rows:
+            arch = Arch.from_dict(data)
+            latency = self.stored_latency(arch, profiles)
+            if len(latency) == len(profiles):
+                out.append(
+                    self.record(
+                        subnet_id=sid,
+                        arch=arch,
+                        accuracy_val=acc_val,
+                        latency_ms=latency,
+                        accuracy_test=acc_test,
+                        predicted=predicted,
+                    )
+                )
+        return out

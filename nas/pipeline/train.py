@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import torch
@@ -19,12 +18,6 @@ EPOCH_EVAL_IMAGES = 1000
 EPOCH_CALIB_IMAGES = 500
 
 
-def train_config(training: dict[str, Any]) -> TrainConfig:
-    """The trainer's config from the job spec's ``training`` block (unknown keys are the spec's own)."""
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in training.items() if k in names and v is not None})
-
-
 def _quick_accuracy(state: JobState, supernet: torch.nn.Module, which: str) -> float:
     """Validation accuracy of the largest or smallest subnet on a slice, for the training curve."""
     space = state.space
@@ -38,7 +31,7 @@ def _quick_accuracy(state: JobState, supernet: torch.nn.Module, which: str) -> f
 def run_train(state: JobState) -> None:
     ctx = state.ctx
     spec = ctx.spec.training
-    config = train_config(spec.model_dump())
+    config: TrainConfig = spec.train_config()
     ckpt = state.latest_checkpoint()
     done_epochs = int((ckpt.meta or {}).get("epoch", 0)) if ckpt is not None else 0
     if done_epochs >= config.epochs:
@@ -101,4 +94,4 @@ def run_train(state: JobState) -> None:
         if callable(report):
             save_assignment(ctx.db, ctx.store, ctx.job_id, report(), epoch=trainer.epoch)
         ctx.emit("epoch", payload, stage=STAGE)
-    state._supernet = None  # the next stage loads the final checkpoint
+    state.hand_on(supernet)  # the next stages use it as it is; only a resumed run loads the checkpoint

@@ -91,6 +91,8 @@ def refine_search(
     storage_url: str | None = None,
     study_prefix: str = "search",
     reference: Sequence[float] | None = None,
+    fitted: bool = False,
+    refit: Callable[[list[MeasuredPoint]], None] | None = None,
     on_round: Callable[[RoundResult], None] | None = None,
 ) -> SearchResult:
     """Search on the predictors, measure the chosen candidates, refit, for ``rounds`` rounds.
@@ -100,6 +102,11 @@ def refine_search(
     offered per round; what a round cannot spend carries over). No architecture is
     measured twice.
     The reference point, unless given, comes from ``reference_point`` on the initial sample.
+
+    The predictors learn the measured points before a round only when there are points they
+    have not seen: ``fitted`` says they were fitted on ``initial`` already (the first round
+    uses them as they are). ``refit(points)`` replaces the default refit (each predictor's
+    ``fit`` on every measured point so far), e.g. to learn from shared measurements too.
     """
     keys = list(dict.fromkeys([o.key for o in objectives] + [c.key for c in constraints]))
     if not objectives:
@@ -139,6 +146,14 @@ def refine_search(
 
     history = [front_now().hypervolume]
     result_rounds: list[RoundResult] = []
+
+    def fit_each(measured: list[MeasuredPoint]) -> None:
+        archs = [p.arch for p in measured]
+        for key in keys:
+            predictors[key].fit(archs, np.array([p.values[key] for p in measured]))
+
+    learn = refit or fit_each
+    seen = len(points) if fitted else -1  # how many points the predictors learned from
     storage = open_storage(storage_url)
     rng = np.random.default_rng(seed)
     for r in range(1, rounds + 1):
@@ -146,8 +161,9 @@ def refine_search(
         # The rest of the budget split over the rounds left: what a round could not spend carries over.
         budget = -(-(measure_budget - len(points)) // (rounds - r + 1))
         archs = [p.arch for p in points]
-        for key in keys:
-            predictors[key].fit(archs, np.array([p.values[key] for p in points]))
+        if seen != len(points):
+            learn(list(points))
+            seen = len(points)
         study_name: str | None = None
         if engine == "optuna":
             study_name = f"{study_prefix}-round{r}"

@@ -116,3 +116,18 @@ def test_bad_bit_widths_are_422_naming_the_field(
     res = client.post("/v1/jobs", json=spec, headers=alice[1])
     assert res.status_code == 201, res.text
     assert res.json()["spec"]["search_space"]["bits"] == [4, 8, 32]
+
+
+def test_an_out_of_range_schedule_knob_is_422_naming_it_and_stores_nothing(
+    client: TestClient, db: Database, alice: Auth, spec: dict[str, Any]
+) -> None:
+    for name, value in (("deps_full_fraction", 1.5), ("ps_phase_fractions", [0.7, 0.1, 0.1, 0.3])):
+        bad = {**spec, "training": {**spec["training"], name: value}}
+        res = client.post("/v1/jobs", json=bad, headers=alice[1])
+        assert res.status_code == 422, res.text
+        assert name in res.text, res.text
+    assert _job_rows(db) == 0
+    good = {**spec, "training": {**spec["training"], "deps_ramp_fraction": 0.25, "schedule": "deps"}}
+    res = client.post("/v1/jobs", json=good, headers=alice[1])
+    assert res.status_code == 201, res.text
+    assert res.json()["spec"]["training"]["deps_ramp_fraction"] == 0.25

@@ -49,3 +49,19 @@ def test_dashboard_is_served_without_a_token(client: TestClient) -> None:
         assert "<html" in res.text.lower()
     assert client.get("/dashboard/app.js").status_code == 200
     assert client.get("/openapi.json").json()["paths"]["/v1/jobs"]
+
+
+def test_meta_reports_each_fact_from_its_one_source(client: TestClient, alice: Auth) -> None:
+    from api.render import STAGES as SHOWN
+    from nas.pipeline import STAGES
+    from predictors.hardware import PROFILES
+    from supernets.training import SCHEDULES, TrainConfig
+
+    assert client.get("/v1/meta").status_code == 401
+    meta = client.get("/v1/meta", headers=alice[1]).json()
+    assert meta["stages"] == [name for name, _ in STAGES] == list(SHOWN)
+    assert [p["name"] for p in meta["hardware_profiles"]] == list(PROFILES)
+    assert meta["hardware_profiles"][0] == PROFILES["cpu-fp32"].to_dict()
+    assert meta["schedules"] == list(SCHEDULES)
+    assert meta["training_defaults"]["deps_full_fraction"] == TrainConfig().deps_full_fraction
+    assert "size_bytes" in meta["metrics"] and meta["hardware_metrics"] == ["latency_ms"]

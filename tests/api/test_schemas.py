@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from nas.schemas import JobSpec, JobStatus
+from supernets.training import TrainConfig
 
 
 def _error(spec: dict[str, Any]) -> str:
@@ -92,3 +93,68 @@ def test_targets_are_validated_like_constraints(spec: dict[str, Any]) -> None:
     assert "targets.0.constraints" in _error(spec)
     spec["targets"] = [{"name": "a b", "constraints": [tight]}]
     assert "targets.0.name" in _error(spec)
+
+
+# One value per TrainConfig knob, each valid and unlike its default.
+KNOB_VALUES: dict[str, Any] = {
+    "epochs": 7,
+    "batch_size": 64,
+    "lr": 0.05,
+    "momentum": 0.5,
+    "weight_decay": 1e-4,
+    "warmup_epochs": 1,
+    "label_smoothing": 0.2,
+    "num_random_subnets": 3,
+    "distill": False,
+    "distill_weight": 0.5,
+    "label_weight": 0.25,
+    "grad_clip": 5.0,
+    "ps_phase_fractions": [0.1, 0.2, 0.3, 0.4],
+    "ps_phase_lr_scales": [1.0, 0.5, 0.5, 0.25],
+    "deps_full_fraction": 0.3,
+    "deps_ramp_fraction": 0.2,
+    "channels_last": False,
+}
+
+
+def test_every_training_knob_set_in_a_spec_reaches_the_trainer(spec: dict[str, Any]) -> None:
+    defaults = TrainConfig().to_dict()
+    assert set(KNOB_VALUES) == set(defaults)  # a new TrainConfig knob needs a value here (and is settable)
+    for name, value in KNOB_VALUES.items():
+        job = JobSpec.model_validate({**spec, "training": {name: value}})
+        config = job.training.train_config()
+        got = getattr(config, name)
+        assert got == (tuple(value) if isinstance(value, list) else value), name
+        assert got != defaults[name], name
+        # The knobs not set keep TrainConfig's default, the one place defaults live.
+        left = {k: v for k, v in config.to_dict().items() if k != name}
+        assert left == {k: v for k, v in defaults.items() if k in left}, name
+
+
+def test_a_spec_without_training_knobs_stores_the_trainers_defaults(spec: dict[str, Any]) -> None:
+    job = JobSpec.model_validate({**spec, "training": {}})
+    stored = job.model_dump(mode="json")["training"]
+    defaults = TrainConfig().to_dict()
+    assert {k: stored[k] for k in defaults} == {
+        k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()
+    }
+    assert job.training.train_config() == TrainConfig()
+    assert "epochs" not in job.training.model_fields_set  # a default, not the user's choice
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("deps_full_fraction", 1.5, "deps_full_fraction"),
+        ("deps_ramp_fraction", 0.0, "deps_ramp_fraction"),
+        ("ps_phase_fractions", [0.5, 0.5, 0.5, 0.5], "training.ps_phase_fractions"),
+        ("ps_phase_fractions", [0.5, 0.5], "ps_phase_fractions"),
+        ("ps_phase_lr_scales", [1.0, 0.0, 0.3, 0.3], "ps_phase_lr_scales"),
+        ("distill", "maybe", "distill"),
+        ("schedule", "no-such-schedule", "training.schedule"),
+    ],
+)
+def test_an_out_of_range_training_knob_is_named(
+    spec: dict[str, Any], name: str, value: Any, expected: str
+) -> None:
+    assert expected in _error({**spec, "training": {**spec["training"], name: value}})

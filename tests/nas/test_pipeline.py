@@ -6,12 +6,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import torch
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from torch import nn
 
-from nas.pipeline import run_job
+from nas.artifacts import ArtifactStore
+from nas.pipeline import STAGES, JobContext, run_job
+from nas.pipeline.state import JobState
+from nas.pipeline.train import run_train
 from nas.schemas import JobSpec, JobStatus
 from nas.settings import Settings
 from nas.store import Database, crud
@@ -303,3 +308,87 @@ def test_a_stored_spec_that_no_longer_validates_fails_at_once(setup: tuple[Setti
         assert job.error is not None and job.error.startswith(
             "the job's spec is invalid, resubmit it corrected"
         )
+
+
+class StageWatcher(LocalMeasurer):
+    """Reads the job's stage and progress from the database each time it is asked to measure."""
+
+    def __init__(self, db: Database, job_id: str) -> None:
+        super().__init__()
+        self.db, self.job_id = db, job_id
+        self.seen: list[tuple[str, float]] = []
+
+    def __call__(self, items: list[tuple[nn.Module, tuple[int, ...]]], profile: str) -> list[LatencyStats]:
+        with self.db.read() as s:
+            job = crud.get_job(s, job_id=self.job_id)
+            assert job is not None and job.stage is not None
+            self.seen.append((job.stage, job.progress))
+        return super().__call__(items, profile)
+
+
+def test_stage_and_progress_tell_the_truth_through_every_stage(setup: tuple[Settings, Database, str]) -> None:
+    settings, db, job_id = setup
+    watcher = StageWatcher(db, job_id)
+    assert run_job(job_id, settings=settings, measure_latency=watcher) == "succeeded"
+    names = [name for name, _ in STAGES]
+    with db.read() as s:
+        job = crud.get_job(s, job_id=job_id)
+        assert job is not None and job.stage == "verify" and job.progress == 1.0
+        events = crud.list_events(s, job_id=job_id)
+    started = [e.payload["stage"] for e in events if e.kind == "stage" and e.payload["status"] == "started"]
+    assert started == names
+    current, last = None, 0.0
+    for e in events:
+        if e.kind == "stage" and e.payload["status"] == "started":
+            current, last = e.payload["stage"], 0.0
+        # Every event of a stage is labelled with the stage running, progress included.
+        assert e.stage in (None, current), (e.kind, e.stage, current, e.payload)
+        if e.kind == "progress":
+            assert e.payload["stage"] == current
+            share = e.payload["done"] / e.payload["total"]
+            assert last <= share <= 1.0, (current, last, e.payload)  # monotone within the stage
+            last = share
+    reporting = [s for s in names if any(e.kind == "progress" and e.stage == s for e in events)]
+    assert reporting == ["train", "measure", "predict", "search", "verify"]
+    # What the job row said whenever a subnet was timed: the measure stage, then the search's.
+    stages = [stage for stage, _ in watcher.seen]
+    assert stages == sorted(stages, key=names.index) and {"measure", "search"} <= set(stages)
+    for stage in set(stages):
+        shares = [p for st, p in watcher.seen if st == stage]
+        assert shares == sorted(shares) and all(0.0 <= p <= 1.0 for p in shares)
+    # The search's rounds stored real costs for what they measured, and nothing was timed twice.
+    with db.read() as s:
+        subnets = crud.list_subnets(s, job_id=job_id)
+        assert subnets and all(sub.params > 0 and sub.flops > 0 for sub in subnets)
+        assert any(sub.source == "search" and sub.predicted for sub in subnets)
+    assert watcher.count == len(subnets)
+
+
+def test_the_trained_supernet_is_handed_on_as_its_checkpoint_would_give_it(
+    setup: tuple[Settings, Database, str],
+) -> None:
+    settings, db, job_id = setup
+    with db.read() as s:
+        spec = JobSpec.model_validate(crud.get_job(s, job_id=job_id).spec)  # type: ignore[union-attr]
+
+    def state() -> JobState:
+        ctx = JobContext(
+            job_id=job_id,
+            spec=spec,
+            settings=settings,
+            db=db,
+            store=ArtifactStore(settings.artifact_root),
+            measure_latency=LocalMeasurer(),
+        )
+        return JobState(ctx)
+
+    trained = state()
+    run_train(trained)
+    handed = trained.trained_supernet()
+    resumed = state().trained_supernet()  # what a resumed run loads from the last checkpoint
+    assert handed is not resumed
+    space = trained.space
+    x = trained.calibration_images[:16]
+    for arch in (space.largest(), space.smallest(), space.sample(np.random.default_rng(1))):
+        with torch.inference_mode():
+            assert torch.equal(handed.extract(arch).eval()(x), resumed.extract(arch).eval()(x))

@@ -1,4 +1,4 @@
-"""Fitting the job's predictors, scoring them on held-out subnets, and storing both."""
+"""Stage 4: fit the job's predictors, score them on held-out subnets, store both, and hand them on."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from nas.store.models import Measurement, Subnet
 from predictors import Predictor, XGBAccuracyPredictor, XGBLatencyPredictor, evaluate_predictions
 from supernets import Arch
 
+STAGE = "predict"
 CV_FOLDS = 4
 PRETRAIN_ARCHS = 500
 
@@ -94,17 +95,21 @@ def _store(
     ctx.emit(
         "predictor",
         {"target": key, "n_samples": model.metadata.n_samples, "source": source, **metrics},
-        stage="predict",
+        stage=STAGE,
     )
 
 
 def fit_predictors(
     state: JobState, records: list[SubnetRecord], *, store_quality: bool = True
 ) -> dict[str, Predictor]:
-    """One fitted predictor per learned metric (accuracy, latency per profile)."""
+    """One fitted predictor per learned metric (accuracy, latency per profile).
+
+    With ``store_quality`` (the predict stage) each is cross-validated and stored, and the
+    stage's progress counts them; without, they are only fitted (the search's refits).
+    """
     out: dict[str, Predictor] = {}
     keys = ["accuracy"] + [f"latency_ms@{p}" for p in state.ctx.spec.hardware]
-    for key in keys:
+    for n, key in enumerate(keys):
         state.ctx.check_cancel()
         if key == "accuracy":
             archs = [r.arch for r in records]
@@ -118,7 +123,13 @@ def fit_predictors(
         out[key] = model
         if store_quality:
             _store(state, key, model, _cross_validated(state, key, archs, y), source="cross-validation")
+            state.ctx.progress(STAGE, n + 1, len(keys))
     return out
+
+
+def run_predict(state: JobState) -> None:
+    """Fit one predictor per objective and hardware on the job's pool; the search stage takes them."""
+    state.predictors = fit_predictors(state, list(state.pool.values()))
 
 
 def score_predictions(state: JobState, points: list[MeasuredPoint], *, round_no: int) -> None:
