@@ -8,6 +8,7 @@ with the measurement protocol's ``time_variants``, so drift in machine speed hit
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from typing import Any
@@ -19,7 +20,6 @@ from kernels.fuse import reparameterize_model
 from predictors import pinned_threads
 from predictors.measure import time_variants
 from supernets import Arch, Supernet, recalibrate_bn
-from supernets.arch import BlockArch
 from supernets.bits import with_bits
 from supernets.int8 import to_int8
 
@@ -27,15 +27,13 @@ FIRST_BLOCK = 2  # an extracted ofa-mbv3 subnet is [preprocess, stem, blocks...,
 
 
 def _at(arch: Arch, stage: int, kernel: int, expand: float) -> Arch:
+    """``arch`` with every block of ``stage`` at ``kernel`` and ``expand``."""
     stages = list(arch.stages)
-    s = stages[stage]
-    stages[stage] = type(s)(
-        blocks=tuple(BlockArch(kernel_size=kernel, expand_ratio=expand, op=b.op) for b in s.blocks),
-        width_mult=s.width_mult,
-        bits=s.bits,
-        downsample=s.downsample,
+    blocks = tuple(
+        dataclasses.replace(b, kernel_size=kernel, expand_ratio=expand) for b in stages[stage].blocks
     )
-    return type(arch)(family=arch.family, resolution=arch.resolution, stages=tuple(stages))
+    stages[stage] = dataclasses.replace(stages[stage], blocks=blocks)
+    return dataclasses.replace(arch, stages=tuple(stages))
 
 
 def block_kind_latency(

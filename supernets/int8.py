@@ -39,10 +39,6 @@ ACT_ZERO_POINT = 128
 class Int8Conv(nn.Module):
     """``bn(conv(x))`` on an int8 kernel with the learned steps of one fake-quantized call site."""
 
-    # TorchScript needs typing.Optional here; the prepacked (opaque oneDNN) weight is built on first
-    # use, never saved or copied (see __getstate__)
-    packed: Optional[torch.Tensor]  # noqa: UP045
-
     def __init__(
         self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, *, bits: int, act_step: float, weight_step: float
     ) -> None:
@@ -73,7 +69,7 @@ class Int8Conv(nn.Module):
         self.act_lo: float = aq_min * self.act_step
         self.act_hi: float = aq_max * self.act_step
         self.qdq: bool = False
-        self.packed = None
+        self.packed: torch.Tensor | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -130,6 +126,11 @@ class Int8Conv(nn.Module):
             w, self.weight_steps, self.weight_zero_points, 0, -128, 127
         )
         return F.conv2d(xq, wq, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+# The prepacked (opaque oneDNN) weight, built on first use and never saved or copied (__getstate__).
+# Annotated with the type itself: TorchScript cannot resolve this module's postponed string annotations.
+Int8Conv.__annotations__ = {**vars(Int8Conv).get("__annotations__", {}), "packed": Optional[torch.Tensor]}  # noqa: UP045
 
 
 class _SiteRecorder(TorchFunctionMode):
