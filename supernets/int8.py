@@ -60,12 +60,15 @@ class Int8Conv(nn.Module):
         self.register_buffer("weight_zero_points", torch.zeros(w.shape[0], dtype=torch.int32))
         self.register_buffer("bias", bias.float())
         self.stride: list[int] = list(conv.stride)
-        self.padding: list[int] = list(conv.padding)  # type: ignore[arg-type]
+        if isinstance(conv.padding, str):
+            raise ValueError(f"Int8Conv needs numeric padding, got {conv.padding!r}")
+        self.padding: list[int] = [int(p) for p in conv.padding]
         self.dilation: list[int] = list(conv.dilation)
         self.groups: int = conv.groups
         self.bits: int = bits
         aq_min, aq_max = qrange(bits, weight=False)
         self.act_step: float = float(act_step)
+        self.act_zero_point: int = ACT_ZERO_POINT  # an attribute: TorchScript cannot read a global int
         self.act_lo: float = aq_min * self.act_step
         self.act_hi: float = aq_max * self.act_step
         self.qdq: bool = False
@@ -80,28 +83,35 @@ class Int8Conv(nn.Module):
         # clamping before rounding equals clamping the integers (the bounds are whole steps);
         # at 8 bits it is the uint8 saturation itself
         x = torch.clamp(x, self.act_lo, self.act_hi)
-        if self.qdq:
-            return self._qdq_forward(x)
-        qx = torch.quantize_per_tensor(x, self.act_step, ACT_ZERO_POINT, torch.quint8).int_repr()
+        if self.qdq:  # the same arithmetic as QuantizeLinear/DequantizeLinear pairs (for ONNX export)
+            xq = torch.fake_quantize_per_tensor_affine(x, self.act_step, self.act_zero_point, 0, 255)
+            w = self.weight_int8.float() * self.weight_steps.reshape(-1, 1, 1, 1)
+            wq = torch.fake_quantize_per_channel_affine(
+                w, self.weight_steps, self.weight_zero_points, 0, -128, 127
+            )
+            return F.conv2d(xq, wq, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        qx = torch.quantize_per_tensor(x, self.act_step, self.act_zero_point, torch.quint8).int_repr()
         packed = self.packed
-        if packed is None:
+        tracing = torch.jit.is_tracing()  # a traced graph must not hold the opaque tensor: pack in it
+        if packed is None or tracing:
             packed = torch.ops.onednn.qconv_prepack(
                 self.weight_int8,
                 self.weight_steps,
                 self.act_step,
-                ACT_ZERO_POINT,
+                self.act_zero_point,
                 self.stride,
                 self.padding,
                 self.dilation,
                 self.groups,
                 None,
             )
-            self.packed = packed
+            if not tracing:
+                self.packed = packed
         no_scalars: list[Optional[float]] = []  # noqa: UP045
         return torch.ops.onednn.qconv2d_pointwise(
             qx,
             self.act_step,
-            ACT_ZERO_POINT,
+            self.act_zero_point,
             packed,
             self.weight_steps,
             self.weight_zero_points,
@@ -117,15 +127,6 @@ class Int8Conv(nn.Module):
             no_scalars,
             "",
         )
-
-    def _qdq_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The same arithmetic as QuantizeLinear/DequantizeLinear pairs (what ONNX export records)."""
-        xq = torch.fake_quantize_per_tensor_affine(x, self.act_step, ACT_ZERO_POINT, 0, 255)
-        w = self.weight_int8.float() * self.weight_steps.reshape(-1, 1, 1, 1)
-        wq = torch.fake_quantize_per_channel_affine(
-            w, self.weight_steps, self.weight_zero_points, 0, -128, 127
-        )
-        return F.conv2d(xq, wq, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 # The prepacked (opaque oneDNN) weight, built on first use and never saved or copied (__getstate__).
