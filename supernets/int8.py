@@ -16,13 +16,15 @@ learned in training, so the int8 model computes what the fake-quantized model co
 
 Activations, squeeze-excite gating and residual sums stay float between convolutions, as in the
 fake-quantized model. Float stages, the stem and the head stay float (BatchNorm folded).
-``Int8Conv.qdq`` switches a module to QuantizeLinear/DequantizeLinear form for ONNX export.
+``Int8Conv.qdq`` switches a module to QuantizeLinear/DequantizeLinear form for ONNX export. The int8
+form scripts (``torch.jit.script``) but cannot be traced: the tracer cannot record the kernel's
+``Scalar?[]`` argument.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -92,8 +94,7 @@ class Int8Conv(nn.Module):
             return F.conv2d(xq, wq, self.bias, self.stride, self.padding, self.dilation, self.groups)
         qx = torch.quantize_per_tensor(x, self.act_step, self.act_zero_point, torch.quint8).int_repr()
         packed = self.packed
-        tracing = torch.jit.is_tracing()  # a traced graph must not hold the opaque tensor: pack in it
-        if packed is None or tracing:
+        if packed is None:
             packed = torch.ops.onednn.qconv_prepack(
                 self.weight_int8,
                 self.weight_steps,
@@ -105,9 +106,9 @@ class Int8Conv(nn.Module):
                 self.groups,
                 None,
             )
-            if not tracing:
-                self.packed = packed
-        no_scalars: list[Optional[float]] = []  # noqa: UP045
+            self.packed = packed
+        # the schema's Scalar?[]: TorchScript spells Scalar as Union[int, float, complex]
+        no_scalars: list[Optional[Union[int, float, complex]]] = []  # noqa: UP007, UP045
         return torch.ops.onednn.qconv2d_pointwise(
             qx,
             self.act_step,
