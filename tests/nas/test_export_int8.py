@@ -56,10 +56,13 @@ def test_quantized_bundle_carries_bits_and_an_int8_model_that_loads_anywhere(tmp
     (tmp_path / "model_int8.ts").write_bytes(zf.read("model_int8.ts"))
     torch.save(x, tmp_path / "x.pt")
     script = (
-        "import torch; m = torch.jit.load('model_int8.ts'); x = torch.load('x.pt');"
-        "names = {n.kind() for n in m.inlined_graph.nodes()};"
-        "assert 'onednn::qconv2d_pointwise' in names, names;"
-        "torch.save(m(x), 'y.pt')"
+        "import torch\n"
+        "def kinds(block):\n"  # node kinds, nested blocks (if/else bodies) included
+        "    return {k for n in block.nodes() for k in {n.kind()}.union(*map(kinds, n.blocks()))}\n"
+        "m = torch.jit.load('model_int8.ts'); x = torch.load('x.pt')\n"
+        "names = kinds(m.inlined_graph)\n"
+        "assert 'onednn::qconv2d_pointwise' in names, names\n"
+        "torch.save(m(x), 'y.pt')\n"
     )
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True, env={"PATH": "/usr/bin:/bin"})
     torch.testing.assert_close(torch.load(tmp_path / "y.pt"), expected, rtol=1e-4, atol=1e-4)

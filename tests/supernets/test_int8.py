@@ -20,6 +20,16 @@ from tests.supernets.conftest import MEAN, STD, TINY_SPACE
 Data = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
+def _kinds(block: torch.Graph | torch.Block) -> set[str]:
+    """Kinds of the nodes of a TorchScript graph, those in nested blocks (if/else bodies) included."""
+    out: set[str] = set()
+    for node in block.nodes():
+        out.add(node.kind())
+        for sub in node.blocks():
+            out |= _kinds(sub)
+    return out
+
+
 def test_int8_model_runs_quantized_kernels_and_computes_the_fake_quantized_one() -> None:
     space = make_space(TINY_SPACE | {"bits": [4, 8, 32]}, in_channels=1, num_classes=10, image_size=28)
     torch.manual_seed(0)
@@ -33,7 +43,7 @@ def test_int8_model_runs_quantized_kernels_and_computes_the_fake_quantized_one()
     assert len(quantized) == 2 * 3  # stage 0: two blocks of expand, depthwise, project; stage 1 float
     with torch.inference_mode():
         ref, out = fake(x), int8(x)
-        nodes = {n.kind() for n in torch.jit.script(copy.deepcopy(int8)).inlined_graph.nodes()}
+        nodes = _kinds(torch.jit.script(copy.deepcopy(int8)).inlined_graph)
     assert "onednn::qconv2d_pointwise" in nodes  # the integer kernel, not a float convolution
     # same integers, int32 sums scaled back to float: only float rounding differs (requantizing
     # outputs to 8 bits, as torch.ao's conv does, was off by 10-25% of the largest logit)
