@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -72,8 +73,9 @@ def _bits_line(arch: dict[str, Any], metrics: dict[str, Any]) -> str:
     size_s = f"; weights {size:,} bytes at these bit-widths" if size is not None else ""
     return (
         f"- bit-widths per stage (weights and activations): {shown}{size_s}. `model.ts` is the"
-        " fake-quantized float model; `model_int8.ts` runs the integer stages on PyTorch's quantized"
-        " CPU kernels (sub-8-bit stages as int8 carrying the lower-bit values)"
+        " fake-quantized float model; `model_int8.ts` runs the integer stages on PyTorch's int8 CPU"
+        " kernels (oneDNN, x86) and `model_int8.onnx` is the same model with QuantizeLinear/"
+        "DequantizeLinear nodes for onnxruntime (sub-8-bit stages as int8 carrying the lower-bit values)"
     )
 
 
@@ -140,7 +142,11 @@ def build_bundle(
     job_name: str,
     int8: nn.Module | None = None,
 ) -> bytes:
-    """The zip bundle of one deployed subnet (with ``int8``: its integer model as ``model_int8.ts``)."""
+    """The zip bundle of one deployed subnet.
+
+    With ``int8`` (the integer model of a quantized subnet): ``model_int8.ts`` and ``model_int8.onnx``
+    (QuantizeLinear/DequantizeLinear around every integer convolution, runs in onnxruntime).
+    """
     model = model.eval()
     shape = metrics["input"]["shape"]
     example = torch.rand(*shape)
@@ -152,7 +158,13 @@ def build_bundle(
         "README.md": _model_card(arch, metrics, job_name).encode(),
     }
     if int8 is not None:
-        files["model_int8.ts"] = _torchscript(int8.eval(), example)
+        from supernets.int8 import qdq_form
+
+        # a copy: the int8 layers' prepacked weights (built on first use) cannot be saved
+        files["model_int8.ts"] = _torchscript(copy.deepcopy(int8).eval(), example)
+        int8_onnx = _onnx(qdq_form(int8).eval(), example)
+        if int8_onnx is not None:
+            files["model_int8.onnx"] = int8_onnx
     onnx_bytes = _onnx(model, example)
     if onnx_bytes is not None:
         files["model.onnx"] = onnx_bytes
@@ -301,7 +313,7 @@ def _classes(model: nn.Module) -> int:
 def _int8_model(
     model: nn.Module, arch: dict[str, Any], spec: dict[str, Any], settings: Settings
 ) -> nn.Module | None:
-    """The integer model of a subnet with quantized stages (calibrated on training images), else None."""
+    """The integer model of a subnet with quantized stages (its learned steps; no calibration), else None."""
     if all(s.get("bits") is None or s["bits"] >= 32 for s in arch["stages"]):
         return None
     from nas.data import load_dataset

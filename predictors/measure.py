@@ -157,7 +157,9 @@ def is_quantized(model: nn.Module) -> bool:
     """Whether ``model`` already runs integer kernels (a QAT subnet from ``supernets.int8.to_int8``)."""
     from torch.ao.nn.quantized import Conv2d as QuantizedConv2d
 
-    return any(isinstance(m, QuantizedConv2d) for m in model.modules())
+    from supernets.int8 import Int8Conv
+
+    return any(isinstance(m, QuantizedConv2d | Int8Conv) for m in model.modules())
 
 
 def prepare_for_profile(

@@ -1,28 +1,34 @@
 """Real integer deployment of a quantization-aware subnet on PyTorch's quantized CPU kernels.
 
 Every convolution of a quantized stage (a :class:`~supernets.quant.FakeQuantBlock` of an
-extracted model) becomes a ``torch.ao.nn.quantized.Conv2d`` (fbgemm/x86 or qnnpack) whose
-integers are exactly the fake-quantized ones learned in training:
+extracted model) becomes an :class:`Int8Conv` whose integers are exactly the fake-quantized ones
+learned in training, so the int8 model computes what the fake-quantized model computes:
 
-- its input is quantized to ``quint8`` with the learned activation step and zero point 128
-  (the signed 8-bit range), rounded and clamped exactly as in training (4 or 6 bits carried in int8);
+- its input is quantized to ``uint8`` with the learned activation step and zero point 128 (the
+  signed 8-bit range), clamped first to the stage's range (4 or 6 bits carried in int8);
 - BatchNorm is folded into the integer weights as per-output-channel steps
   ``s_w * |gamma / sigma|`` (signs moved into the integers), so the weight integers are unchanged;
-- the output is requantized with a step calibrated on images (min/max), then dequantized, so
-  activations, squeeze-excite gating and residual sums stay float between convolutions.
+- the convolution runs on oneDNN's int8 kernel (``onednn::qconv2d_pointwise``, the one PyTorch's
+  x86 int8 inference uses): uint8 x int8 products summed in int32, scaled back to float32 in the
+  kernel. The output is not requantized: the fake-quantized model's only roundings are at
+  convolution inputs, and requantizing outputs to 8 bits (as ``torch.ao.nn.quantized.Conv2d``
+  must) added a rounding the estimate never saw (0.6 points of accuracy on a small net).
 
-Float stages, the stem and the head stay float (BatchNorm folded).
+Activations, squeeze-excite gating and residual sums stay float between convolutions, as in the
+fake-quantized model. Float stages, the stem and the head stay float (BatchNorm folded).
+``Int8Conv.qdq`` switches a module to QuantizeLinear/DequantizeLinear form for ONNX export. The int8
+form scripts (``torch.jit.script``) but cannot be traced: the tracer cannot record the kernel's
+``Scalar?[]`` argument.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.ao.nn.quantized import Conv2d as QuantizedConv2d
 from torch.overrides import TorchFunctionMode
 
 from kernels.fuse import reparameterize_model
@@ -33,7 +39,7 @@ ACT_ZERO_POINT = 128
 
 
 class Int8Conv(nn.Module):
-    """``bn(conv(x))`` on int8 kernels with the learned steps of one fake-quantized call site."""
+    """``bn(conv(x))`` on an int8 kernel with the learned steps of one fake-quantized call site."""
 
     def __init__(
         self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, *, bits: int, act_step: float, weight_step: float
@@ -50,57 +56,83 @@ class Int8Conv(nn.Module):
                 factor = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().float().cpu()
                 bias = (bias - bn.running_mean.cpu()) * factor + bn.bias.detach().float().cpu()
             sign = torch.where(factor < 0, -1.0, 1.0)
-            steps = (weight_step * factor.abs()).clamp_min(1e-12).double()
-            qweight = torch._make_per_channel_quantized_tensor(
-                (ints * sign.reshape(-1, 1, 1, 1)).to(torch.int8),
-                steps,
-                torch.zeros(w.shape[0], dtype=torch.long),
-                0,
-            )
-        self.qconv = QuantizedConv2d(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,  # type: ignore[arg-type]
-            stride=conv.stride,  # type: ignore[arg-type]
-            padding=conv.padding,  # type: ignore[arg-type]
-            dilation=conv.dilation,  # type: ignore[arg-type]
-            groups=conv.groups,
-            bias=True,
-        )
-        self.qconv.set_weight_bias(qweight, bias)
+            steps = (weight_step * factor.abs()).clamp_min(1e-12)
+        self.register_buffer("weight_int8", (ints * sign.reshape(-1, 1, 1, 1)).to(torch.int8))
+        self.register_buffer("weight_steps", steps.float())
+        self.register_buffer("weight_zero_points", torch.zeros(w.shape[0], dtype=torch.int32))
+        self.register_buffer("bias", bias.float())
+        self.stride: list[int] = list(conv.stride)
+        if isinstance(conv.padding, str):
+            raise ValueError(f"Int8Conv needs numeric padding, got {conv.padding!r}")
+        self.padding: list[int] = [int(p) for p in conv.padding]
+        self.dilation: list[int] = list(conv.dilation)
+        self.groups: int = conv.groups
+        self.bits: int = bits
         aq_min, aq_max = qrange(bits, weight=False)
-        self.act_step = float(act_step)
-        self.act_qmin, self.act_qmax = aq_min, aq_max
-        self.calibrating = True
-        self.out_lo, self.out_hi = 0.0, 0.0
+        self.act_step: float = float(act_step)
+        self.act_zero_point: int = ACT_ZERO_POINT  # an attribute: TorchScript cannot read a global int
+        self.act_lo: float = aq_min * self.act_step
+        self.act_hi: float = aq_max * self.act_step
+        self.qdq: bool = False
+        self.packed: torch.Tensor | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["packed"] = None  # an opaque oneDNN tensor cannot be copied or pickled
+        return state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # round(x / step) as the fake quantizer does (quantize_per_tensor multiplies by 1/step,
-        # which rounds a few near-ties the other way)
-        ints = torch.clamp(torch.round(x / self.act_step), self.act_qmin, self.act_qmax) + ACT_ZERO_POINT
-        xq = torch._make_per_tensor_quantized_tensor(ints.to(torch.uint8), self.act_step, ACT_ZERO_POINT)
-        if self.calibrating:
-            w, b = self.qconv.weight().dequantize(), self.qconv.bias()
-            y = F.conv2d(
-                xq.dequantize(),
-                w,
-                b,
-                self.qconv.stride,
-                self.qconv.padding,
-                self.qconv.dilation,
-                self.qconv.groups,
+        # clamping before rounding equals clamping the integers (the bounds are whole steps);
+        # at 8 bits it is the uint8 saturation itself
+        x = torch.clamp(x, self.act_lo, self.act_hi)
+        if self.qdq:  # the same arithmetic as QuantizeLinear/DequantizeLinear pairs (for ONNX export)
+            xq = torch.fake_quantize_per_tensor_affine(x, self.act_step, self.act_zero_point, 0, 255)
+            w = self.weight_int8.float() * self.weight_steps.reshape(-1, 1, 1, 1)
+            wq = torch.fake_quantize_per_channel_affine(
+                w, self.weight_steps, self.weight_zero_points, 0, -128, 127
             )
-            self.out_lo = min(self.out_lo, float(y.min()))
-            self.out_hi = max(self.out_hi, float(y.max()))
-            return y
-        return self.qconv(xq).dequantize()
+            return F.conv2d(xq, wq, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        qx = torch.quantize_per_tensor(x, self.act_step, self.act_zero_point, torch.quint8).int_repr()
+        packed = self.packed
+        if packed is None:
+            packed = torch.ops.onednn.qconv_prepack(
+                self.weight_int8,
+                self.weight_steps,
+                self.act_step,
+                self.act_zero_point,
+                self.stride,
+                self.padding,
+                self.dilation,
+                self.groups,
+                None,
+            )
+            self.packed = packed
+        # the schema's Scalar?[]: TorchScript spells Scalar as Union[int, float, complex]
+        no_scalars: list[Optional[Union[int, float, complex]]] = []  # noqa: UP007, UP045
+        return torch.ops.onednn.qconv2d_pointwise(
+            qx,
+            self.act_step,
+            self.act_zero_point,
+            packed,
+            self.weight_steps,
+            self.weight_zero_points,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            1.0,
+            0,
+            torch.float32,
+            "none",
+            no_scalars,
+            "",
+        )
 
-    def finish_calibration(self) -> None:
-        """Set the output step from the observed range (zero kept exactly representable)."""
-        step = max((self.out_hi - self.out_lo) / 255.0, 1e-8)
-        self.qconv.scale = step
-        self.qconv.zero_point = int(min(255, max(0, round(-self.out_lo / step))))
-        self.calibrating = False
+
+# The prepacked (opaque oneDNN) weight, built on first use and never saved or copied (__getstate__).
+# Annotated with the type itself: TorchScript cannot resolve this module's postponed string annotations.
+Int8Conv.__annotations__ = {**vars(Int8Conv).get("__annotations__", {}), "packed": Optional[torch.Tensor]}  # noqa: UP045
 
 
 class _SiteRecorder(TorchFunctionMode):
@@ -144,22 +176,41 @@ def _convert_block(wrapped: FakeQuantBlock, example: torch.Tensor) -> nn.Module:
     return block
 
 
+def int8_supported() -> bool:
+    """Whether this torch build has the oneDNN int8 convolution (x86 builds do)."""
+    return (
+        hasattr(torch.ops.onednn, "qconv2d_pointwise")
+        and "onednn" in torch.backends.quantized.supported_engines
+    )
+
+
 @torch.no_grad()
-def to_int8(model: nn.Module, calibration_images: torch.Tensor, *, batch_size: int = 256) -> nn.Module:
-    """A CPU copy of an extracted (BN-recalibrated) subnet whose quantized stages run on int8 kernels."""
+def to_int8(model: nn.Module, example_images: torch.Tensor) -> nn.Module:
+    """A CPU copy of an extracted (BN-recalibrated) subnet whose quantized stages run on int8 kernels.
+
+    ``example_images`` (one image is enough) is run once to find each block's convolution call sites;
+    nothing is calibrated, every step is a learned one.
+    """
+    if not int8_supported():
+        raise RuntimeError(
+            "this torch build has no oneDNN int8 convolution; int8 deployment needs an x86 build"
+        )
     model = copy.deepcopy(model).cpu().eval()
     if not isinstance(model, nn.Sequential):
         raise ValueError(f"to_int8 needs an extracted nn.Sequential subnet, got {type(model).__name__}")
     layers = list(model)
-    x = calibration_images[:1].cpu()
+    x = example_images[:1].cpu()
     for i, layer in enumerate(layers):
         if isinstance(layer, FakeQuantBlock):
             layers[i] = _convert_block(layer, x)
         x = layers[i](x)
-    out = nn.Sequential(*layers)
-    for start in range(0, calibration_images.shape[0], batch_size):
-        out(calibration_images[start : start + batch_size].cpu())
-    for m in out.modules():
+    return reparameterize_model(nn.Sequential(*layers).eval())
+
+
+def qdq_form(model: nn.Module) -> nn.Module:
+    """A copy of an int8 model whose :class:`Int8Conv` layers compute as QuantizeLinear/DequantizeLinear."""
+    model = copy.deepcopy(model)
+    for m in model.modules():
         if isinstance(m, Int8Conv):
-            m.finish_calibration()
-    return reparameterize_model(out.eval())
+            m.qdq = True
+    return model
