@@ -86,12 +86,12 @@ def live_server(tmp: Path, log_name: str = "server.log", **extra_env: str) -> It
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300  # Ray's start-up on a busy 2-core machine
+        deadline = time.monotonic() + 600  # Ray's start-up on a busy 2-core machine
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{log_path.read_text()[-4000:]}")
             try:
-                if httpx.get(f"{url}/v1/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/v1/healthz", timeout=10).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
