@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nas.artifacts import ArtifactStore
+from nas.artifacts import ArtifactError, ArtifactStore
 from nas.store import Database, crud
 
 ASSIGNMENT = "assignment"
@@ -33,11 +33,13 @@ def latest_assignment(db: Database, store: ArtifactStore, job_id: str) -> dict[s
     """The matrix after the job's last trained epoch, or ``None`` if the job stored none."""
     with db.read() as s:
         rows = crud.list_artifacts(s, job_id=job_id, kind=ASSIGNMENT)
-        uris = [r.uri for r in sorted(rows, key=lambda r: int((r.meta or {}).get("epoch", 0)))]
-    for uri in reversed(uris):
-        if store.exists(uri):
-            payload: dict[str, Any] = json.loads(store.get_bytes(uri))
-            return payload
+        stored = [(r.uri, r.sha256) for r in sorted(rows, key=lambda r: int((r.meta or {}).get("epoch", 0)))]
+    for uri, sha256 in reversed(stored):
+        try:
+            payload: dict[str, Any] = json.loads(store.get_bytes(uri, sha256=sha256))
+        except ArtifactError:  # missing or corrupt: the epoch before is the latest usable one
+            continue
+        return payload
     return None
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.artifacts import ArtifactStore
+from nas.artifacts import ArtifactError, ArtifactStore
 from nas.assignment import latest_assignment, member_of
 from nas.settings import Settings, get_settings
 from nas.store import Database, crud
@@ -25,6 +25,7 @@ from predictors import get_profile
 
 log = logging.getLogger(__name__)
 BUNDLE_FORMAT = 1
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold: bundles carry no build time
 
 
 class ExportError(LookupError):
@@ -149,7 +150,7 @@ def build_bundle(
     """
     model = model.eval()
     shape = metrics["input"]["shape"]
-    example = torch.rand(*shape)
+    example = torch.rand(*shape, generator=torch.Generator().manual_seed(0))  # tracing input, fixed
     files: dict[str, bytes] = {
         "arch.json": json.dumps(arch, indent=2, sort_keys=True).encode(),
         "state_dict.pt": _save_state_dict(model),
@@ -170,10 +171,18 @@ def build_bundle(
         files["model.onnx"] = onnx_bytes
     sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
     files["SHA256SUMS"] = sums.encode()
+    return _zip(files)
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    """A deterministic zip: names sorted, one fixed timestamp and mode, so equal files give equal bytes."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, files[name])
     return buf.getvalue()
 
 
@@ -193,11 +202,15 @@ def _deployed_model(
             for a in crud.list_artifacts(s, job_id=job_id, kind="weights")
             if a.meta.get("arch_hash") == arch_hash
         ]
-        uri = saved[-1].uri if saved else None
-    if uri is not None:
-        model = store.get_torch(uri)
-        assert isinstance(model, nn.Module)
-        return model
+        stored = (saved[-1].uri, saved[-1].sha256) if saved else None
+    if stored is not None:
+        try:
+            model = store.get_torch(stored[0], sha256=stored[1])
+        except ArtifactError:  # corrupt or gone: rebuilt below from the (verified) checkpoint
+            log.warning("saved weights %s are unusable; rebuilding the subnet", stored[0], exc_info=True)
+        else:
+            assert isinstance(model, nn.Module)
+            return model
     from nas.pipeline.context import JobContext
     from nas.pipeline.evaluate import deploy_subnet
     from nas.pipeline.state import JobState
@@ -231,10 +244,9 @@ def export_subnet(
         sub = crud.get_subnet(s, job_id=job_id, subnet_id=subnet_id)
         if job is None or sub is None:
             raise ExportError(f"job {job_id} has no subnet {subnet_id}")
-        for art in crud.list_artifacts(s, job_id=job_id, kind="bundle"):
-            if art.meta.get("subnet_id") == subnet_id and store.exists(art.uri):
-                s.expunge(art)
-                return art
+        built = _stored_bundle(s, store, job_id, subnet_id)
+        if built is not None:
+            return built
         if crud.latest_front(s, job_id=job_id) is None and job.status.value != "succeeded":
             raise ExportError(f"job {job_id} has not measured any subnet yet; wait for its measure stage")
         spec = job.spec
@@ -290,6 +302,9 @@ def export_subnet(
     data = build_bundle(model, arch=arch, metrics=metrics, job_name=job_name, int8=int8)
     obj = store.put_bytes(f"jobs/{job_id}/bundles/subnet-{subnet_id}-{arch_hash}.zip", data)
     with db.session() as s:
+        built = _stored_bundle(s, store, job_id, subnet_id)  # a concurrent request stored it first
+        if built is not None:
+            return built
         art = crud.add_artifact(
             s,
             kind="bundle",
@@ -303,6 +318,22 @@ def export_subnet(
         s.flush()
         s.expunge(art)
     return art
+
+
+def _stored_bundle(s: Any, store: ArtifactStore, job_id: str, subnet_id: int) -> Artifact | None:
+    """The subnet's bundle built earlier, if its bytes still verify (a corrupt one is forgotten)."""
+    for art in crud.list_artifacts(s, job_id=job_id, kind="bundle"):
+        if art.meta.get("subnet_id") != subnet_id:
+            continue
+        try:
+            store.verify(art.uri, art.sha256)
+        except ArtifactError:
+            log.warning("bundle %s of subnet %s is unusable; building it again", art.id, subnet_id)
+            crud.delete_artifact(s, artifact_id=art.id)
+            continue
+        s.expunge(art)
+        return art
+    return None
 
 
 def _classes(model: nn.Module) -> int:

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import ArtifactStoreDep, CurrentUser, SessionDep
 from api.params import ArtifactId
-from nas.artifacts import ArtifactStore
+from nas.artifacts import ArtifactCorruptError, ArtifactMissingError, ArtifactStore
 from nas.store import crud
 
 router = APIRouter(prefix="/artifacts", tags=["artifacts"])
@@ -30,10 +30,20 @@ def download_artifact(
     art = crud.get_artifact(s, artifact_id=artifact_id, owner_id=user.id)
     if art is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"artifact {artifact_id} not found")
-    if not store.exists(art.uri):
+    # Verified before the first byte is sent: a corrupt file is an error, never bytes handed on.
+    try:
+        store.verify(art.uri, art.sha256)
+    except ArtifactMissingError as exc:
         raise HTTPException(
             status.HTTP_410_GONE, detail=f"artifact {artifact_id} is recorded but its file is gone"
-        )
+        ) from exc
+    except ArtifactCorruptError as exc:
+        fix = " Export the subnet again to rebuild it." if art.kind == "bundle" else ""
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"artifact {artifact_id} is corrupt on the server: its stored bytes do not match "
+            f"the sha256 recorded for it, so they are not served.{fix}",
+        ) from exc
     ext = "zip" if art.kind == "bundle" else "bin"
     name = f"{art.kind}-{art.id}.{ext}"
     return StreamingResponse(

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from nas.artifacts import ArtifactError
 from nas.data import DatasetSplits, load_dataset
 from nas.pipeline.context import JobContext
 from nas.sources import SourcePolicy
@@ -101,14 +102,41 @@ class JobState:
         torch.manual_seed(self.ctx.spec.seed)
         return self.space.build_supernet(mean=self.splits.mean, std=self.splits.std)
 
-    def latest_checkpoint(self) -> Any | None:
+    def load_checkpoint(self) -> tuple[Any, dict[str, Any]] | None:
+        """The newest checkpoint whose bytes match their recorded sha256, with its loaded state.
+
+        A newest checkpoint that is missing or corrupt (a torn write, a bad disk) is dropped, with
+        an event saying so, and the one of the epoch before is tried: training then redoes the
+        dropped epoch from there instead of loading bad weights.
+        """
         with self.ctx.db.read() as s:
             rows = crud.list_artifacts(s, job_id=self.ctx.job_id, kind=CHECKPOINT)
-            if not rows:
-                return None
-            best = max(rows, key=lambda r: int((r.meta or {}).get("epoch", 0)))
-            s.expunge(best)
-            return best
+            for row in rows:
+                s.expunge(row)
+        # Newest epoch first; of two rows for one epoch (redone after a fallback) the later one.
+        rows.sort(key=lambda r: (int((r.meta or {}).get("epoch", 0)), r.created_at, r.id), reverse=True)
+        for row in rows:
+            try:
+                state = self.ctx.store.get_torch(row.uri, sha256=row.sha256)
+            except ArtifactError as exc:
+                epoch = int((row.meta or {}).get("epoch", 0))
+                with self.ctx.db.session() as s:
+                    crud.delete_artifact(s, artifact_id=row.id)
+                    crud.add_event(
+                        s,
+                        job_id=self.ctx.job_id,
+                        kind="log",
+                        stage="train",
+                        payload={
+                            "message": f"checkpoint of epoch {epoch} is unusable ({exc}); "
+                            "falling back to the previous epoch's",
+                            "checkpoint_epoch": epoch,
+                        },
+                    )
+                continue
+            assert isinstance(state, dict)
+            return row, state
+        return None
 
     def hand_on(self, supernet: Supernet) -> None:
         """Keep the supernet the train stage just trained for the next stages (no reload).
@@ -124,15 +152,13 @@ class JobState:
     def trained_supernet(self) -> Supernet:
         """The trained supernet: the one the train stage handed on, else its last checkpoint (a resume)."""
         if self._supernet is None:
-            ckpt = self.latest_checkpoint()
-            if ckpt is None:
+            loaded = self.load_checkpoint()
+            if loaded is None:
                 raise RuntimeError(
                     f"job {self.ctx.job_id} has no supernet checkpoint; the train stage must run first"
                 )
-            state = self.ctx.store.get_torch(ckpt.uri)
-            assert isinstance(state, dict)
             net = self.new_supernet()
-            net.load_state_dict(state["model"])
+            net.load_state_dict(loaded[1]["model"])
             net.eval()
             self._supernet = net
         return self._supernet

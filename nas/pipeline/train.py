@@ -32,8 +32,8 @@ def run_train(state: JobState) -> None:
     ctx = state.ctx
     spec = ctx.spec.training
     config: TrainConfig = spec.train_config()
-    ckpt = state.latest_checkpoint()
-    done_epochs = int((ckpt.meta or {}).get("epoch", 0)) if ckpt is not None else 0
+    loaded = state.load_checkpoint()  # verified by sha256; a corrupt newest falls back an epoch
+    done_epochs = int((loaded[0].meta or {}).get("epoch", 0)) if loaded is not None else 0
     if done_epochs >= config.epochs:
         return
     if spec.schedule not in type(state.space).schedules:
@@ -48,8 +48,8 @@ def run_train(state: JobState) -> None:
     trainer = make_trainer(
         spec.schedule, supernet=supernet, space=state.space, config=config, seed=ctx.spec.seed, **extra
     )
-    if ckpt is not None:
-        trainer.load_state_dict(ctx.store.get_torch(ckpt.uri))  # type: ignore[arg-type]
+    if loaded is not None:
+        trainer.load_state_dict(loaded[1])
         ctx.emit("log", {"message": f"resumed training after epoch {done_epochs}"}, stage=STAGE)
     splits = state.splits
     total = config.epochs

@@ -57,6 +57,16 @@ def get_artifact(s: Session, *, artifact_id: str, owner_id: int | None = None) -
     return None
 
 
+def delete_artifact(s: Session, *, artifact_id: str) -> bool:
+    """Forget an artifact's row (its file is the caller's); False if there was none."""
+    row = s.get(Artifact, artifact_id)
+    if row is None:
+        return False
+    s.delete(row)
+    s.flush()
+    return True
+
+
 def list_artifacts(s: Session, *, job_id: str | None = None, kind: str | None = None) -> list[Artifact]:
     q = select(Artifact)
     if job_id is not None:

@@ -131,6 +131,28 @@ def test_artifact_download_is_owner_scoped(
     assert client.get(f"/v1/artifacts/{missing.id}", headers=alice[1]).status_code == 410
 
 
+def test_a_corrupt_artifact_is_refused_not_served(
+    client: TestClient, db: Database, settings: Settings, alice: Auth, spec: dict[str, Any]
+) -> None:
+    job_id = client.post("/v1/jobs", json=spec, headers=alice[1]).json()["id"]
+    store = ArtifactStore(settings.artifact_root)
+    data = bytes(range(256)) * 50
+    obj = store.put_bytes(f"jobs/{job_id}/bundles/y.zip", data)
+    with db.session() as s:
+        art = crud.add_artifact(
+            s, job_id=job_id, kind="bundle", uri=obj.uri, sha256=obj.sha256, size_bytes=obj.size_bytes
+        )
+    assert client.get(f"/v1/artifacts/{art.id}", headers=alice[1]).content == data
+    # One flipped byte on disk, same size: the recorded sha256 no longer matches.
+    with open(obj.uri, "r+b") as f:  # a local root: the URI is the file's path
+        f.seek(1000)
+        f.write(bytes([data[1000] ^ 0xFF]))
+    res = client.get(f"/v1/artifacts/{art.id}", headers=alice[1])
+    assert res.status_code == 409, res.text
+    detail = res.json()["detail"]
+    assert "corrupt" in detail and "sha256" in detail and "Export the subnet again" in detail
+
+
 def test_export_of_an_unknown_subnet_is_404(client: TestClient, alice: Auth, spec: dict[str, Any]) -> None:
     job_id = client.post("/v1/jobs", json=spec, headers=alice[1]).json()["id"]
     res = client.post(f"/v1/jobs/{job_id}/subnets/999/export", headers=alice[1])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,10 +58,12 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def live_server(tmp: Path, **extra_env: str) -> Iterator[LiveServer]:
+def live_server(tmp: Path, log_name: str = "server.log", **extra_env: str) -> Iterator[LiveServer]:
+    """The API under uvicorn in its own process group (its embedded Ray included), ended as a whole."""
     port = free_port()
     env = server_env(tmp, **extra_env)
-    log = (tmp / "server.log").open("wb")
+    log_path = tmp / log_name
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -79,21 +82,22 @@ def live_server(tmp: Path, **extra_env: str) -> Iterator[LiveServer]:
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # Ray's start-up on a busy 2-core machine
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{(tmp / 'server.log').read_text()[-4000:]}")
+                raise RuntimeError(f"server exited early:\n{log_path.read_text()[-4000:]}")
             try:
-                if httpx.get(f"{url}/v1/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/v1/healthz", timeout=10).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
         else:
-            raise RuntimeError(f"server did not come up:\n{(tmp / 'server.log').read_text()[-4000:]}")
+            raise RuntimeError(f"server did not come up:\n{log_path.read_text()[-4000:]}")
         yield LiveServer(url=url, env=env, tmp=tmp, process=proc)
     finally:
         proc.terminate()
@@ -101,4 +105,11 @@ def live_server(tmp: Path, **extra_env: str) -> Iterator[LiveServer]:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
+        kill_group(proc)
         log.close()
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL whatever is left of the server's process group (Ray processes it started)."""
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from nas.store import Database, crud
-
-PG_ENV = "NAS_TEST_POSTGRES_URL"
+from tests.postgres import postgres_schema_url
 
 
 def _postgres_database() -> Iterator[Database]:
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
-    # A fresh schema per test keeps runs repeatable and parallel sessions apart.
-    schema = f"nas_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    db = Database(f"{base}{sep}options=-csearch_path%3D{schema}")
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema_url() as url:
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,0 +1,112 @@
+"""A worker SIGKILLed during training, measurement or a search round: after the reaper requeues its job,
+a new worker resumes it from storage, once, and its final front equals an uninterrupted run's.
+
+Latency is timed wall-clock, so two runs only give equal fronts on equal latencies: the interrupted
+job runs on a database whose shared latency table holds the reference run's measurements (as any
+later job of the same geometry would find them); every accuracy, predictor and search step is its
+own, recomputed from the same seed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from nas.pipeline import run_job
+from nas.schemas import JobStatus
+from nas.store import Database, crud
+from nas.store._measured import MEASUREMENT_STATS
+from nas.store.models import Measurement
+from tests.nas.conftest import JobDb, final_front, run_worker_until_killed
+from tests.nas.test_pipeline import SPEC, LocalMeasurer
+
+pytestmark = pytest.mark.slow
+
+# Every candidate a search round finds fits its share of the budget (population 4 <= 10 - 5), so a
+# round resumed after a kill measures exactly the candidates the killed one had not reached yet.
+FAULT_SPEC: dict[str, Any] = {
+    **SPEC,
+    "search": {**SPEC["search"], "measure_budget": 10, "rounds": 1, "population": 4, "generations": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_dir: Any) -> tuple[Database, str]:
+    """An uninterrupted run of FAULT_SPEC, once for the module."""
+    from nas.settings import Settings
+
+    folder = tmp_path_factory.mktemp("reference")
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'nas.db'}",
+        artifact_root=str(folder / "art"),
+        data_dir=fashion_mnist_dir,
+        scheduler="none",
+    )
+    db = Database(settings.database_url)
+    db.upgrade()
+    jobs = JobDb(settings=settings, db=db, owner_id=0)
+    with db.session() as s:
+        jobs.owner_id = crud.create_user(s, name="u").id
+    job_id = jobs.create_job(FAULT_SPEC)
+    assert run_job(job_id, settings=settings, measure_latency=LocalMeasurer(), owner="ref") == "succeeded"
+    return db, job_id
+
+
+def copy_latencies(source: Database, target: Database) -> int:
+    """The shared latency table of ``source``, put into ``target``."""
+    with source.read() as s:
+        rows = s.query(Measurement).all()
+    with target.session() as s:
+        for m in rows:
+            env = dict(m.env or {})
+            stats = {k: getattr(m, k) for k in MEASUREMENT_STATS} | env.pop("stats", {})
+            crud.put_measurement(
+                s, profile=m.profile, arch_hash=m.arch_hash, resolution=m.resolution, batch=m.batch,
+                stats=stats, env=env,
+            )  # fmt: skip
+    return len(rows)
+
+
+def _kill_resume_compare(reference: tuple[Database, str], jobs: JobDb, *, when: str, stage: str) -> None:
+    ref_db, ref_job = reference
+    assert copy_latencies(ref_db, jobs.db) > 0
+    job_id = jobs.create_job(FAULT_SPEC)
+    run_worker_until_killed(jobs, job_id, when=when)
+    with jobs.db.read() as s:
+        job = crud.get_job(s, job_id=job_id)
+        assert job is not None and job.status == JobStatus.running and job.lease_owner == "killed-worker"
+        assert job.stage == stage, f"killed in stage {job.stage}, not {stage}"
+    jobs.expire_and_reap(job_id)
+    measurer = LocalMeasurer()
+    status = run_job(job_id, settings=jobs.settings, measure_latency=measurer, owner="new-worker")
+    assert status == "succeeded"
+    assert measurer.count == 0  # every latency was already in the shared table
+    assert final_front(jobs.db, job_id) == final_front(ref_db, ref_job)
+    with jobs.db.read() as s:
+        job = crud.get_job(s, job_id=job_id)
+        assert job is not None and job.attempt == 2
+        statuses = [e.payload["status"] for e in crud.list_events(s, job_id=job_id) if e.kind == "status"]
+        assert statuses == ["succeeded"]
+        finals = [f for f in crud.front_history(s, job_id=job_id) if f.final]
+        assert len(finals) == 1  # one final front: the job was not run twice
+        checkpoints = crud.list_artifacts(s, job_id=job_id, kind="checkpoint")
+        assert sorted(a.meta["epoch"] for a in checkpoints) == [1, 2]  # no epoch trained twice
+
+
+def test_killed_during_training_resumes_from_its_checkpoint(
+    reference: tuple[Database, str], job_db: JobDb
+) -> None:
+    _kill_resume_compare(reference, job_db, when="checkpoint", stage="train")
+    with job_db.db.read() as s:
+        (job,) = crud.list_jobs(s, owner_id=job_db.owner_id)
+        logs = [e.payload.get("message", "") for e in crud.list_events(s, job_id=job.id) if e.kind == "log"]
+        assert "resumed training after epoch 1" in logs
+
+
+def test_killed_during_measurement_resumes(reference: tuple[Database, str], job_db: JobDb) -> None:
+    _kill_resume_compare(reference, job_db, when="measured", stage="measure")
+
+
+def test_killed_during_a_search_round_resumes(reference: tuple[Database, str], job_db: JobDb) -> None:
+    _kill_resume_compare(reference, job_db, when="searched", stage="search")
