@@ -165,7 +165,10 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
     extra = {"NAS_SCHEDULER": "ray", "NAS_RAY_NUM_CPUS": str(os.cpu_count() or 2)}
     if database:
         extra["NAS_DATABASE_URL"] = database
-    with tempfile.TemporaryDirectory(prefix="nas-load-") as tmp, live_server(Path(tmp), **extra) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="nas-load-") as tmp,
+        live_server(Path(tmp), start_timeout_s=900, **extra) as server,
+    ):
         token = server.token("load")
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
             r = c.post("/v1/jobs", json=TRAINING_SPEC)

@@ -36,7 +36,9 @@ def is_loopback(host: str) -> bool:
 
 
 def _ray_start(args: Sequence[str]) -> list[str]:
-    return [sys.executable, "-m", "workers.node", "start", "--block", "--disable-usage-stats", *args]
+    # No log monitor: the API does not stream workers' logs (they stay in each node's log folder).
+    start = ["start", "--block", "--disable-usage-stats", "--include-log-monitor", "false"]
+    return [sys.executable, "-m", "workers.node", *start, *args]
 
 
 def head_command(
@@ -47,7 +49,8 @@ def head_command(
     temp_dir: str | None = None,
 ) -> list[str]:
     """The head: the GCS only by default (no CPUs, job slots or profiles, so it runs no work)."""
-    cmd = _ray_start(["--head", "--port", str(port), "--include-dashboard", "false"])
+    # No dashboard and no autoscaler monitor: the cluster's nodes are started by hand.
+    cmd = _ray_start(["--head", "--port", str(port), "--include-dashboard", "false", "--no-monitor"])
     if node_ip_address:
         cmd += ["--node-ip-address", node_ip_address]
     if num_cpus is not None:

@@ -57,7 +57,7 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def live_server(tmp: Path, **extra_env: str) -> Iterator[LiveServer]:
+def live_server(tmp: Path, *, start_timeout_s: float = 120, **extra_env: str) -> Iterator[LiveServer]:
     port = free_port()
     env = server_env(tmp, **extra_env)
     log = (tmp / "server.log").open("wb")
@@ -82,7 +82,7 @@ def live_server(tmp: Path, **extra_env: str) -> Iterator[LiveServer]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + start_timeout_s
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{(tmp / 'server.log').read_text()[-4000:]}")
