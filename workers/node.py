@@ -88,7 +88,7 @@ def enable_token_auth(*, head: bool, environ: Mapping[str, str] | None = None) -
     """Turn Ray's token mode on for this process (and its children) when a token is available and
     ``RAY_AUTH_MODE`` is unset; on the head, generate a token when none exists. True if token mode."""
     from ray._private.authentication import authentication_token_setup as auth
-    from ray._raylet import AuthenticationTokenLoader
+    from ray._raylet import AuthenticationTokenLoader  # type: ignore[attr-defined]  # not in its .pyi
 
     env = os.environ if environ is None else environ
     mode = env.get(AUTH_MODE)
