@@ -43,7 +43,7 @@ lint: setup
 	$(VENV)/bin/mypy
 
 bench: setup
-	for b in kernels supernet-schedules predictors search pooling-mixture; do $(VENV)/bin/nas bench $$b || exit 1; done
+	for b in kernels supernet-schedules predictors search pooling-mixture api-load; do $(VENV)/bin/nas bench $$b || exit 1; done
 
 clean:
 	rm -rf var build *.egg-info

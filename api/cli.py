@@ -85,16 +85,61 @@ def serve(
     )
 
 
+def _profile_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    return [] if names == ["none"] else names
+
+
+@app.command()
+def head(
+    port: Annotated[int, typer.Option(help="the GCS port workers and the API join")] = 6379,
+    node_ip_address: Annotated[
+        str | None, typer.Option(help="address to advertise (127.0.0.1: a one-machine cluster)")
+    ] = None,
+    num_cpus: Annotated[int, typer.Option(help="CPUs the head offers (0: it runs no work)")] = 0,
+    temp_dir: Annotated[str | None, typer.Option(help="Ray's temp folder (default /tmp/ray)")] = None,
+) -> None:
+    """Start a Ray head with token authentication (a token is generated if none exists)."""
+    from workers.node import head_command, run_node
+
+    raise typer.Exit(
+        run_node(
+            head_command(port=port, node_ip_address=node_ip_address, num_cpus=num_cpus, temp_dir=temp_dir)
+        )
+    )
+
+
 @app.command()
 def worker(
     address: Annotated[str, typer.Option(help="Ray head to join, host:port")],
-    job_slots: Annotated[int, typer.Option(help="jobs this node trains at once")] = 1,
+    job_slots: Annotated[
+        int, typer.Option(min=0, help="jobs this node trains at once (0: measures only)")
+    ] = 1,
+    profiles: Annotated[
+        str | None,
+        typer.Option(help="hardware profiles it serves, comma-separated ('none': none; default: detected)"),
+    ] = None,
+    node_ip_address: Annotated[
+        str | None, typer.Option(help="address to advertise (127.0.0.1: a one-machine cluster)")
+    ] = None,
     num_cpus: Annotated[int | None, typer.Option(help="CPUs to offer Ray (default: all)")] = None,
 ) -> None:
     """Join a Ray cluster as a worker that advertises the hardware profiles this node serves."""
-    from workers.node import run_worker
+    from workers.node import run_node, worker_command
 
-    raise typer.Exit(run_worker(address, job_slots=job_slots, num_cpus=num_cpus))
+    try:
+        cmd = worker_command(
+            address,
+            job_slots=job_slots,
+            num_cpus=num_cpus,
+            profiles=_profile_list(profiles),
+            node_ip_address=node_ip_address,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--profiles / --job-slots") from exc
+    raise typer.Exit(run_node(cmd))
 
 
 @token_app.command("create")

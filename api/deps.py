@@ -16,23 +16,26 @@ from workers.scheduler import Scheduler
 
 _bearer = HTTPBearer(auto_error=False, description="an API token from `nas token create USER`")
 
+# The app-state lookups are ``async``: FastAPI runs a plain ``def`` dependency in its threadpool,
+# and under load every such hop waits for a free thread (40) behind the requests doing real work.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_scheduler(request: Request) -> Scheduler:
+async def get_scheduler(request: Request) -> Scheduler:
     scheduler: Scheduler = request.app.state.scheduler
     return scheduler
 
 
-def get_artifact_store(request: Request) -> ArtifactStore:
+async def get_artifact_store(request: Request) -> ArtifactStore:
     store: ArtifactStore = request.app.state.artifacts
     return store
 

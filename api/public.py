@@ -38,7 +38,9 @@ def artifact_public(artifact: Artifact) -> ArtifactPublic:
 
 def _latency(measurements: dict[str, Measurement]) -> dict[str, LatencyPublic]:
     return {
-        profile: LatencyPublic(median_ms=m.median_ms, p10_ms=m.p10_ms, p90_ms=m.p90_ms, n=m.n)
+        profile: LatencyPublic(
+            median_ms=m.median_ms, p10_ms=m.p10_ms, p90_ms=m.p90_ms, n=m.n, node=(m.env or {}).get("node")
+        )
         for profile, m in sorted(measurements.items())
     }
 

@@ -388,6 +388,10 @@ class LatencyPublic(BaseModel):
     p10_ms: float | None
     p90_ms: float | None
     n: int
+    node: dict[str, Any] | None = Field(
+        default=None,
+        description="where it was timed: hostname, CPU model, pid and, on Ray, ray_node_id and node_ip",
+    )
 
 
 class SubnetPublic(BaseModel):

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     )
     max_concurrent_jobs: int = Field(default=1, ge=1, description="jobs trained at once per node")
     train_threads: int = Field(default=0, ge=0, description="torch threads for training (0: all cores)")
+    train_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="niceness of the process training a job: on a machine it shares with the API "
+        "(the embedded form) requests are served first, and training takes the idle CPU",
+    )
 
     # Leases and retries: every job runs exactly once, and survives crashed workers and lost databases.
     lease_s: float = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -106,6 +107,16 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def node_fingerprint() -> dict[str, Any]:
+    """The machine and process a measurement runs in: hostname, CPU model, cores and pid."""
+    return {
+        "hostname": socket.gethostname(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "pid": os.getpid(),
+    }
 
 
 def environment(profile: HardwareProfile | None = None) -> dict[str, Any]:

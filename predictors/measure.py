@@ -44,6 +44,9 @@ class LatencyStats:
     raw_median_ms: float | None = None
     reference_ms: float | None = None
     baseline_ms: float | None = None
+    # Where it was timed (hostname, CPU model, pid and, on Ray, the node's id and address); the
+    # store keeps it as the measurement's ``env.node``.
+    node: dict[str, Any] | None = None
 
     @property
     def slowdown(self) -> float | None:
@@ -72,7 +75,7 @@ class LatencyStats:
             attempts=attempts,
         )
 
-    def to_dict(self) -> dict[str, float | int | None]:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "slowdown": self.slowdown}
 
     @classmethod

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,9 @@ import ray
 
 from nas.settings import Settings
 from nas.store import Database, crud
+from workers.node import LOOPBACK, enable_token_auth, is_loopback
 from workers.reaper import Reaper, resubmit_on_start
-from workers.resources import JOB_SLOT, node_resources
+from workers.resources import JOB_SLOT, MEASURE, node_resources
 from workers.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -31,23 +34,11 @@ def absolute_settings(settings: Settings) -> Settings:
     return settings.model_copy(update=update)
 
 
-LOOPBACK = "127.0.0.1"
-
-
-def init_ray(settings: Settings) -> None:
-    """Join the cluster named by ``RAY_ADDRESS``, or start a Ray of our own bound to 127.0.0.1.
-
-    The embedded Ray never looks for an existing one (``address="local"``), so a stale record of
-    a killed head in Ray's temp folder cannot make start-up fail, and it exposes no cluster port:
-    its node address is the loopback. Ray resolves 127.0.0.1 to the machine's network address
-    unless clustering is off (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read when ray is imported),
-    so that switch is set for the start-up here and for the Ray processes it spawns.
-    """
-    common: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False, "configure_logging": False}
-    address = os.environ.get("RAY_ADDRESS") or None
-    if address is not None:
-        ray.init(address=address, **common)
-        return
+@contextmanager
+def _loopback_kept() -> Iterator[None]:
+    """Ray's clustering switch off for a start-up: Ray then keeps 127.0.0.1 as this process's node
+    address instead of mapping it to the machine's (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read
+    when ray is imported, so it is set for the Ray processes spawned meanwhile too)."""
     from ray._private import ray_constants
 
     switch = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -55,6 +46,33 @@ def init_ray(settings: Settings) -> None:
     os.environ[switch] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(switch, None)
+        else:
+            os.environ[switch] = saved_env
+
+
+def init_ray(settings: Settings) -> None:
+    """Join the cluster named by ``RAY_ADDRESS``, or start a Ray of our own bound to 127.0.0.1.
+
+    The embedded Ray never looks for an existing one (``address="local"``), so a stale record of
+    a killed head in Ray's temp folder cannot make start-up fail, and it exposes no cluster port:
+    its node address is the loopback. Joining a cluster, token authentication is turned on when a
+    token is available (``workers.node.enable_token_auth``: the same token every node has), and a
+    head on a loopback address is joined over the loopback.
+    """
+    common: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False, "configure_logging": False}
+    address = os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        enable_token_auth(head=False)
+        host = address.split("://")[-1].rsplit(":", 1)[0]
+        with _loopback_kept() if is_loopback(host) else nullcontext():
+            ray.init(address=address, **common)
+        return
+    with _loopback_kept():
         ray.init(
             address="local",
             _node_ip_address=LOOPBACK,
@@ -63,12 +81,21 @@ def init_ray(settings: Settings) -> None:
             resources=node_resources(job_slots=settings.max_concurrent_jobs),
             **common,
         )
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
-        if saved_env is None:
-            os.environ.pop(switch, None)
-        else:
-            os.environ[switch] = saved_env
+
+
+def check_shared_state(settings: Settings) -> None:
+    """Joining a cluster: refuse a SQLite database when a node runs on another machine (it would
+    open an empty database of its own there); the database must be one every node reaches."""
+    if not settings.is_sqlite:
+        return
+    here = ray.util.get_node_ip_address()
+    elsewhere = sorted({n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")} - {here})
+    if elsewhere:
+        raise RuntimeError(
+            f"NAS_DATABASE_URL is SQLite ({settings.database_url}) but the cluster has nodes on "
+            f"{', '.join(elsewhere)}, which cannot open this machine's file: use PostgreSQL "
+            "(postgresql+psycopg://...) for a cluster of several machines"
+        )
 
 
 class RayScheduler(Scheduler):
@@ -84,6 +111,8 @@ class RayScheduler(Scheduler):
         if not ray.is_initialized():
             init_ray(self.settings)
             self._started_ray = True
+            if os.environ.get("RAY_ADDRESS"):
+                check_shared_state(self.settings)
         # A job whose lease is live runs elsewhere: only queued and expired ones are (re)submitted;
         # the job's lease makes a duplicate submission harmless (the second task finds it claimed).
         resubmit_on_start(self._database(), self.settings, self.submit)
@@ -114,14 +143,21 @@ class RayScheduler(Scheduler):
         return self._db
 
     def hardware(self) -> list[dict[str, Any]]:
-        profiles: dict[str, list[str]] = {}
+        profiles: dict[str, dict[str, list[str]]] = {}
         for node in ray.nodes():
             if not node.get("Alive"):
                 continue
-            for key in node.get("Resources", {}):
+            resources = node.get("Resources", {})
+            for key in resources:
                 if key.startswith("hw:"):
-                    profiles.setdefault(key[3:], []).append(node.get("NodeManagerAddress", "?"))
-        return [{"profile": p, "nodes": sorted(n)} for p, n in sorted(profiles.items())]
+                    entry = profiles.setdefault(
+                        key[3:], {"nodes": [], "node_ids": [], "measurement_nodes": []}
+                    )
+                    entry["nodes"].append(node.get("NodeManagerAddress", "?"))
+                    entry["node_ids"].append(node.get("NodeID", "?"))
+                    if resources.get(MEASURE):
+                        entry["measurement_nodes"].append(node.get("NodeID", "?"))
+        return [{"profile": p, **{k: sorted(v) for k, v in e.items()}} for p, e in sorted(profiles.items())]
 
     def shutdown(self) -> None:
         if self._reaper is not None:

@@ -35,7 +35,11 @@ class SearchSpaceFamily(BaseModel):
 
 class HardwareProfile(BaseModel):
     profile: str
-    nodes: list[str]
+    nodes: list[str] = Field(description="addresses of the nodes serving the profile")
+    node_ids: list[str] = Field(default_factory=list, description="their Ray node ids")
+    measurement_nodes: list[str] = Field(
+        default_factory=list, description="ids of those that only measure (no job slots); latency goes there"
+    )
 
 
 class ProfilePublic(BaseModel):

@@ -104,7 +104,9 @@ def put_measurement(
     if row is not None:
         return row
     values = {k: stats.get(k) for k in MEASUREMENT_STATS}
-    extra = {k: v for k, v in stats.items() if k not in MEASUREMENT_STATS}
+    extra = {k: v for k, v in stats.items() if k not in MEASUREMENT_STATS and k != "node"}
+    if stats.get("node"):  # where it was timed: kept beside the stats, as env.node
+        env = {**(env or {}), "node": stats["node"]}
     try:
         with s.begin_nested():
             row = Measurement(

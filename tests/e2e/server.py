@@ -58,7 +58,9 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def live_server(tmp: Path, log_name: str = "server.log", **extra_env: str) -> Iterator[LiveServer]:
+def live_server(
+    tmp: Path, log_name: str = "server.log", *, start_timeout_s: float = 600, **extra_env: str
+) -> Iterator[LiveServer]:
     """The API under uvicorn in its own process group (its embedded Ray included), ended as a whole."""
     port = free_port()
     env = server_env(tmp, **extra_env)
@@ -86,7 +88,7 @@ def live_server(tmp: Path, log_name: str = "server.log", **extra_env: str) -> It
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 600  # Ray's start-up on a busy 2-core machine
+        deadline = time.monotonic() + start_timeout_s  # Ray's start-up on a busy 2-core machine
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{log_path.read_text()[-4000:]}")

@@ -139,7 +139,13 @@ def test_measurements_are_shared_and_first_wins(db: Database) -> None:
         )
         assert again.id == first.id and again.median_ms == 1.5
         crud.put_measurement(s, profile="cpu-fp32", arch_hash="m1", resolution=28, batch=8, stats=stats)
+        node = {"hostname": "h1", "ray_node_id": "abc", "cpu": "x86", "pid": 7}
+        crud.put_measurement(
+            s, profile="cpu-fp32", arch_hash="m4", resolution=28, batch=1, stats={**stats, "node": node}
+        )
     with db.session() as s:
+        where = crud.get_measurement(s, profile="cpu-fp32", arch_hash="m4", resolution=28, batch=1)
+        assert where is not None and where.env == {"node": node}  # beside the stats, not in them
         got = crud.get_measurement(s, profile="cpu-fp32", arch_hash="m1", resolution=28, batch=1)
         assert got is not None and got.p90_ms == 1.9 and got.env == {"a": 1, "stats": {"threads": 1}}
         assert crud.get_measurement(s, profile="cpu-int8", arch_hash="m1", resolution=28, batch=1) is None

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import ray
+import torch
 from fastapi.testclient import TestClient
+from torch import nn
 
 from api.app import create_app
 from nas.settings import Settings
 from nas.store import Database, crud
+from workers.tasks import HardwareUnavailableError, measurement_resources, ray_latency_measurer
 
 
 @pytest.fixture
@@ -56,4 +61,16 @@ def test_the_service_starts_its_own_ray_on_loopback_despite_a_stale_head(
         r = client.get("/v1/hardware", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200
         assert all(h["nodes"] == ["127.0.0.1"] for h in r.json()) and r.json()
+        # The one node trains too, so it is no measurement node: latency waits for its hw: unit.
+        assert all(h["measurement_nodes"] == [] for h in r.json())
+        assert measurement_resources("cpu-fp32") == {"hw:cpu-fp32": 1}
+        if not torch.cuda.is_available():  # no node serves cuda-fp16: a clear error naming it
+            with pytest.raises(HardwareUnavailableError, match="cuda-fp16"):
+                measurement_resources("cuda-fp16")
+        model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()).eval()
+        stats = ray_latency_measurer([(model, (1, 8, 8))], "cpu-fp32")[0]
+        assert stats.median_ms > 0 and stats.node is not None
+        assert stats.node["ray_node_id"] == ray.get_runtime_context().get_node_id()
+        assert stats.node["node_ip"] == "127.0.0.1" and stats.node["pid"] != os.getpid()
+        assert stats.node["hostname"] == socket.gethostname() and stats.node["cpu"]
     assert not ray.is_initialized()

@@ -1,0 +1,238 @@
+"""`nas bench api-load`: many concurrent dashboard-like clients polling a live server while a job trains.
+
+The server is the real one (``uvicorn --factory api.app:create_app`` in its own process, embedded
+Ray, SQLite in a temporary folder unless ``NAS_LOAD_DATABASE_URL`` names another database). A job
+is submitted and the load starts once it is training; it is cancelled at the end.
+
+The polling, like a dashboard's: each client (its own connection) wakes once a second, at a phase
+drawn uniformly in the first second, and fetches, one after the other, ``GET /v1/jobs`` (the job
+list), ``GET /v1/jobs/{id}/events?after=N`` (JSON, the events it has not seen yet) and
+``GET /v1/jobs/{id}/pareto`` (404 until the first front exists, which counts as an answer), so
+100 clients offer about 300 requests/s. A client whose requests took longer than its period starts
+its next round at once (it never queues more than one round). A request fails on a transport error,
+a timeout (10 s) or any other status. The load generator runs in this process, the server in
+another, both on the same machine (with the training job), so the numbers include that contention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import run_from_command_line, write_report
+
+PERIOD_S = 1.0
+TIMEOUT_S = 10.0
+ROUTES = ("jobs", "events", "pareto")
+# Long enough to keep training through the load window; cancelled when the load ends.
+TRAINING_SPEC: dict[str, Any] = {
+    "name": "api-load",
+    "dataset": {"kind": "builtin", "name": "fashion-mnist", "limit": 3000},
+    "search_space": {
+        "family": "ofa-mbv3",
+        "kernel_sizes": [3, 5],
+        "expand_ratios": [3, 4],
+        "depths": [1, 2],
+        "width_mults": [0.75, 1.0],
+        "resolutions": [20, 28],
+    },
+    "training": {"schedule": "sandwich", "epochs": 50, "batch_size": 64, "lr": 0.05},
+    "hardware": ["cpu-fp32"],
+    "objectives": [
+        {"metric": "accuracy", "goal": "max"},
+        {"metric": "latency_ms", "hardware": "cpu-fp32", "goal": "min"},
+    ],
+    "search": {"algorithm": "nsga2", "measure_budget": 10, "rounds": 1, "population": 8, "generations": 3},
+    "seed": 0,
+}
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+async def _client(
+    base: str,
+    token: str,
+    job_id: str,
+    until: float,
+    rng: random.Random,
+    times: dict[str, list[float]],
+    failures: list[dict[str, Any]],
+) -> None:
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
+    connector = aiohttp.TCPConnector(limit=1)  # one connection per client, as a browser tab's
+    after = 0
+    async with aiohttp.ClientSession(base, headers=headers, timeout=timeout, connector=connector) as http:
+        next_round = time.monotonic() + rng.random() * PERIOD_S
+        while True:
+            await asyncio.sleep(max(0.0, next_round - time.monotonic()))
+            if time.monotonic() >= until:
+                return
+            next_round += PERIOD_S
+            for route in ROUTES:
+                path = {
+                    "jobs": "/v1/jobs?limit=20",
+                    "events": f"/v1/jobs/{job_id}/events?after={after}",
+                    "pareto": f"/v1/jobs/{job_id}/pareto",
+                }[route]
+                start = time.perf_counter()
+                try:
+                    async with http.get(path) as r:
+                        body = await r.read()
+                        status = r.status
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    failures.append({"route": route, "error": type(exc).__name__, "detail": str(exc)[:120]})
+                    continue
+                times[route].append((time.perf_counter() - start) * 1000)
+                ok = status == 200 or (route == "pareto" and status == 404)
+                if not ok:
+                    detail = body[:120].decode(errors="replace")
+                    failures.append({"route": route, "error": f"HTTP {status}", "detail": detail})
+                elif route == "events" and status == 200:
+                    events = json.loads(body)
+                    if events:
+                        after = max(e["id"] for e in events)
+            next_round = max(next_round, time.monotonic())
+
+
+async def _load(
+    base: str, token: str, job_id: str, clients: int, duration_s: float, seed: int
+) -> dict[str, Any]:
+    times: dict[str, list[float]] = defaultdict(list)
+    failures: list[dict[str, Any]] = []
+    started = time.monotonic()
+    until = started + duration_s
+    rngs = [random.Random(seed * 1000 + i) for i in range(clients)]
+    await asyncio.gather(*(_client(base, token, job_id, until, r, times, failures) for r in rngs))
+    elapsed = time.monotonic() - started
+    return {"times": times, "failures": failures, "elapsed_s": elapsed}
+
+
+def _wait_training(client: httpx.Client, job_id: str, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        events = client.get(f"/v1/jobs/{job_id}/events", headers={"Accept": "application/json"}).json()
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            raise RuntimeError(f"the training job ended before the load started: {job}")
+        if any(e.get("stage") == "train" for e in events):
+            return
+        time.sleep(1.0)
+    raise RuntimeError(f"job {job_id} did not start training in {timeout_s} s")
+
+
+def _row(name: str, values: list[float], elapsed: float, failed: int) -> dict[str, Any]:
+    return {
+        "route": name,
+        "requests": len(values),
+        "per_s": round(len(values) / elapsed, 1),
+        "p50_ms": round(_percentile(values, 50) or 0, 1),
+        "p95_ms": round(_percentile(values, 95) or 0, 1),
+        "p99_ms": round(_percentile(values, 99) or 0, 1),
+        "max_ms": round(max(values), 1) if values else None,
+        "mean_ms": round(statistics.fmean(values), 1) if values else None,
+        "failed": failed,
+    }
+
+
+def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
+    """100 clients polling while a job trains; target: GET p99 < 50 ms, nothing failed."""
+    from tests.e2e.server import live_server
+
+    clients = 100
+    duration_s = 20.0 if quick else 120.0
+    started = time.perf_counter()
+    load_before = [round(v, 2) for v in os.getloadavg()]
+    database = os.environ.get("NAS_LOAD_DATABASE_URL")
+    extra = {"NAS_SCHEDULER": "ray", "NAS_RAY_NUM_CPUS": str(os.cpu_count() or 2)}
+    if database:
+        extra["NAS_DATABASE_URL"] = database
+    with (
+        tempfile.TemporaryDirectory(prefix="nas-load-") as tmp,
+        live_server(Path(tmp), start_timeout_s=900, **extra) as server,
+    ):
+        token = server.token("load")
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+            r = c.post("/v1/jobs", json=TRAINING_SPEC)
+            r.raise_for_status()
+            job_id = r.json()["id"]
+            _wait_training(c, job_id)
+            load_at_start = [round(v, 2) for v in os.getloadavg()]
+            got = asyncio.run(_load(server.url, token, job_id, clients, duration_s, seed=0))
+            still_training = c.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
+            c.post(f"/v1/jobs/{job_id}/cancel")
+    load_after = [round(v, 2) for v in os.getloadavg()]
+    times, failures, elapsed = got["times"], got["failures"], got["elapsed_s"]
+    by_route: dict[str, int] = defaultdict(int)
+    for f in failures:
+        by_route[f["route"]] += 1
+    rows = [_row(name, times[name], elapsed, by_route[name]) for name in ROUTES]
+    every = [v for name in ROUTES for v in times[name]]
+    total = _row("all GETs", every, elapsed, len(failures))
+    rows.append(total)
+    results = {
+        "clients": clients,
+        "duration_s": round(elapsed, 1),
+        "requests": len(every),
+        "requests_per_s": total["per_s"],
+        "offered_per_s": round(clients * len(ROUTES) / PERIOD_S, 1),
+        "p50_ms": total["p50_ms"],
+        "p95_ms": total["p95_ms"],
+        "p99_ms": total["p99_ms"],
+        "failed": len(failures),
+        "failures": failures[:20],
+        "job_trained_throughout": still_training,
+        "load_average_before": load_before,
+        "load_average_at_load_start": load_at_start,
+        "load_average_after": load_after,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    p99 = total["p99_ms"]
+    targets = {
+        "GET p99 at 100 concurrent clients (ms)": {"value": p99, "goal": "< 50", "met": p99 < 50},
+        "failed requests": {"value": len(failures), "goal": "== 0", "met": not failures},
+        "the job trained during the whole load": {
+            "value": still_training,
+            "goal": "true",
+            "met": bool(still_training),
+        },
+    }
+    return write_report(
+        "api_load",
+        config={
+            "clients": clients,
+            "period_s": PERIOD_S,
+            "routes_per_round": list(ROUTES),
+            "duration_s": duration_s,
+            "timeout_s": TIMEOUT_S,
+            "quick": quick,
+            "database": "postgresql" if database else "sqlite",
+        },
+        results=results,
+        targets=targets,
+        out_dir=out_dir,
+        notes=(__doc__ or "").split("\n\n", 1)[1].strip(),
+        tables=[("Routes", rows)],
+    )
+
+
+if __name__ == "__main__":
+    run_from_command_line(run, description=__doc__)
