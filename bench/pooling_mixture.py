@@ -202,7 +202,7 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
     ceiling = _ceiling(truth)
     default_i = archs.index(space.default_arch())
     best_i = int(mean.argmax())
-    rows, results = [], {}
+    results: dict[str, Any] = {}
     for m in s["members"]:
         runs = [_mixture(s, data, m, one_run, seed) for seed in range(s["mixture_seeds"])]
         taus, rhos, picks, pick_accs = [], [], [], []
@@ -213,7 +213,6 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
             rhos.append(float(spearmanr(est, mean).statistic))
             picks.append(labels[pick])
             pick_accs.append(float(mean[pick]))
-        wall = float(np.mean([r["wall_s"] for r in runs]))
         results[f"M{m}"] = {
             "kendall_tau": float(np.mean(taus)),
             "kendall_tau_sd": float(np.std(taus, ddof=1)) if len(taus) > 1 else 0.0,
@@ -224,27 +223,13 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
             "pick_standalone_acc": float(np.mean(pick_accs)),
             "pick_standalone_acc_sd": float(np.std(pick_accs, ddof=1)) if len(pick_accs) > 1 else 0.0,
             "pick_standalone_acc_per_seed": pick_accs,
-            "wall_s": wall,
+            "wall_s": float(np.mean([r["wall_s"] for r in runs])),
             "wall_s_per_seed": [r["wall_s"] for r in runs],
             "steps": runs[0]["steps"],
             "epochs": runs[0]["epochs"],
             "configs_per_member": [r["load"] for r in runs],
             "estimates": [[float(v) for v in r["estimates"]] for r in runs],
         }
-        r_ = results[f"M{m}"]
-        rows.append(
-            {
-                "M": m,
-                "tau (mean)": r_["kendall_tau"],
-                "tau sd": r_["kendall_tau_sd"],
-                "rho (mean)": r_["spearman_rho"],
-                "picks": " ".join(picks),
-                "pick acc (mean)": r_["pick_standalone_acc"],
-                "wall s (mean)": wall,
-                "steps": r_["steps"],
-                "load (seed 0)": runs[0]["load"],
-            }
-        )
     results["standalone"] = {
         "configs": labels,
         "test_acc": truth.tolist(),
@@ -258,76 +243,137 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
         "steps": brute_steps,
         "steps_per_run": one_run,
     }
-    targets: dict[str, dict[str, Any]] = {}
+    results["load_average_before_after"] = [load_before, [round(v, 2) for v in os.getloadavg()]]
+    return report({"quick": quick, **s}, results, out_dir=out_dir)
+
+
+def _targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    if "M4" not in results or "M1" not in results:
+        return {}
+    m4, m1, st = results["M4"], results["M1"], results["standalone"]
+    diffs = np.asarray(m4["kendall_tau_per_seed"]) - np.asarray(m1["kendall_tau_per_seed"])
+    diff_sd = float(np.std(diffs, ddof=1)) if len(diffs) > 1 else 0.0
+    gap = (st["best"]["acc"] - m4["pick_standalone_acc"]) * 100
+    over_default = (m4["pick_standalone_acc"] - st["default"]["acc"]) * 100
+    acc_sd = m4["pick_standalone_acc_sd"] * 100
+    return {
+        "tau(M=4) >= 0.6": {
+            "value": m4["kendall_tau"],
+            "spread": m4["kendall_tau_sd"],
+            "goal": ">= 0.6",
+            "met": _beyond_spread(m4["kendall_tau"], m4["kendall_tau_sd"], 0.6, at_least=True),
+        },
+        "tau(M=4) - tau(M=1) >= 0.3": {
+            "value": float(diffs.mean()),
+            "spread": diff_sd,
+            "goal": ">= 0.3",
+            "met": _beyond_spread(float(diffs.mean()), diff_sd, 0.3, at_least=True),
+        },
+        "M=4 pick within 0.3 points of best": {
+            "value": gap,
+            "spread": acc_sd,
+            "goal": "<= 0.3",
+            "met": _beyond_spread(gap, acc_sd, 0.3, at_least=False),
+        },
+        "M=4 pick not below default": {
+            "value": over_default,
+            "spread": acc_sd,
+            "goal": ">= 0",
+            "met": _beyond_spread(over_default, acc_sd, 0.0, at_least=True),
+        },
+        "M=4 cost <= brute force / 10 (wall)": {
+            "value": m4["wall_s"] / st["wall_s"],
+            "goal": "<= 0.1",
+            "met": m4["wall_s"] <= st["wall_s"] / 10,
+        },
+        "M=4 cost <= brute force / 10 (SGD steps)": {
+            "value": m4["steps"] / st["steps"],
+            "goal": "<= 0.1",
+            "met": m4["steps"] <= st["steps"] / 10,
+        },
+    }
+
+
+def _notes(config: dict[str, Any], results: dict[str, Any]) -> str:
+    """What a reader should conclude, and what the run does not show, from the numbers themselves."""
+    if config.get("quick"):
+        return "quick smoke run: numbers mean nothing"
+    st = results["standalone"]
+    members = [k for k in results if k.startswith("M")]
+    lines = [
+        f"- Ground truth: {len(st['configs'])} configurations x {len(st['test_acc'])} seeds trained alone; "
+        f"accuracies span {st['spread_max_minus_min'] * 100:.2f} points (sd over configurations "
+        f"{st['std_over_configs'] * 100:.2f}), and one seed ranks them against another at tau "
+        f"{st['seed_to_seed_tau']:.2f}. The seed mean ranks against its own noise at about tau "
+        f"{st['tau_ceiling']:.2f} (Spearman-Brown): no estimator can be shown above that here.",
+        "- Mixtures (each trained for the SGD steps of ONE standalone run): "
+        + "; ".join(
+            f"{k}: tau {results[k]['kendall_tau']:.2f} +- {results[k]['kendall_tau_sd']:.2f}" for k in members
+        )
+        + ".",
+    ]
     if "M4" in results and "M1" in results:
-        m4, m1 = results["M4"], results["M1"]
-        diffs = np.asarray(m4["kendall_tau_per_seed"]) - np.asarray(m1["kendall_tau_per_seed"])
-        diff_sd = float(np.std(diffs, ddof=1)) if len(diffs) > 1 else 0.0
-        gap = float(mean[best_i] - m4["pick_standalone_acc"]) * 100
-        over_default = float(m4["pick_standalone_acc"] - mean[default_i]) * 100
-        acc_sd = m4["pick_standalone_acc_sd"] * 100
-        targets = {
-            "tau(M=4) >= 0.6": {
-                "value": m4["kendall_tau"],
-                "spread": m4["kendall_tau_sd"],
-                "goal": ">= 0.6",
-                "met": _beyond_spread(m4["kendall_tau"], m4["kendall_tau_sd"], 0.6, at_least=True),
-            },
-            "tau(M=4) - tau(M=1) >= 0.3": {
-                "value": float(diffs.mean()),
-                "spread": diff_sd,
-                "goal": ">= 0.3",
-                "met": _beyond_spread(float(diffs.mean()), diff_sd, 0.3, at_least=True),
-            },
-            "M=4 pick within 0.3 points of best": {
-                "value": gap,
-                "spread": acc_sd,
-                "goal": "<= 0.3",
-                "met": _beyond_spread(gap, acc_sd, 0.3, at_least=False),
-            },
-            "M=4 pick not below default": {
-                "value": over_default,
-                "spread": acc_sd,
-                "goal": ">= 0",
-                "met": _beyond_spread(over_default, acc_sd, 0.0, at_least=True),
-            },
-            "M=4 cost <= brute force / 10 (wall)": {
-                "value": m4["wall_s"] / brute_wall,
-                "goal": "<= 0.1",
-                "met": m4["wall_s"] <= brute_wall / 10,
-            },
-            "M=4 cost <= brute force / 10 (SGD steps)": {
-                "value": m4["steps"] / brute_steps,
-                "goal": "<= 0.1",
-                "met": m4["steps"] <= brute_steps / 10,
-            },
-        }
-    truth_rows = [
+        better = results["M4"]["kendall_tau"] - results["M4"]["kendall_tau_sd"] > results["M1"]["kendall_tau"]
+        lines.append(
+            "- M=4 ranks "
+            + ("better than" if better else "no better than")
+            + " the single supernet beyond the seed spread at this budget. At equal total steps each of "
+            "M members gets 1/M of them, so members are trained less the larger M is; the paper's gain "
+            "(tau 0.14 -> 0.60) comes at CIFAR-10 scale with long training, which this run does not "
+            "reproduce."
+        )
+    load = results.get("load_average_before_after")
+    if load and max(load[1]) > 2:
+        lines.append(
+            f"- The machine was busy during this run (load average {load[0]} before, {load[1]} after: "
+            "other work at nice 19 beside this benchmark at nice -10). Accuracies and step counts do "
+            "not depend on load; wall times do, and they were taken under the same load for both sides."
+        )
+    return "\n".join(lines)
+
+
+def report(config: dict[str, Any], results: dict[str, Any], *, out_dir: Path) -> dict[str, Any]:
+    """Targets, tables and notes from the results alone (so a stored run can be re-rendered)."""
+    members = [k for k in results if k.startswith("M")]
+    rows = [
         {
-            "config": labels[i],
-            **{f"seed {k}": float(truth[k, i]) for k in range(s["seeds"])},
-            "mean": float(mean[i]),
+            "M": k[1:],
+            "tau (mean)": results[k]["kendall_tau"],
+            "tau sd": results[k]["kendall_tau_sd"],
+            "rho (mean)": results[k]["spearman_rho"],
+            "picks": " ".join(results[k]["picks"]),
+            "pick acc (mean)": results[k]["pick_standalone_acc"],
+            "wall s (mean)": results[k]["wall_s"],
+            "steps": results[k]["steps"],
+            "load (seed 0)": results[k]["configs_per_member"][0],
         }
-        for i in range(len(archs))
+        for k in members
     ]
     st = results["standalone"]
+    truth = np.asarray(st["test_acc"])
+    truth_rows = [
+        {
+            "config": label,
+            **{f"seed {k}": float(truth[k, i]) for k in range(truth.shape[0])},
+            "mean": float(st["mean_test_acc"][i]),
+        }
+        for i, label in enumerate(st["configs"])
+    ]
     reference_rows = [
-        {"what": "default layout", "config": labels[default_i], "value": float(mean[default_i])},
-        {"what": "brute-force best", "config": labels[best_i], "value": float(mean[best_i])},
+        {"what": "default layout", "config": st["default"]["config"], "value": st["default"]["acc"]},
+        {"what": "brute-force best", "config": st["best"]["config"], "value": st["best"]["acc"]},
         {"what": "seed-to-seed tau of the ground truth", "config": "", "value": st["seed_to_seed_tau"]},
         {"what": "tau ceiling of the seed mean (Spearman-Brown)", "config": "", "value": st["tau_ceiling"]},
         {"what": "accuracy spread (max - min)", "config": "", "value": st["spread_max_minus_min"]},
-        {"what": f"brute force: {brute_steps} steps", "config": "wall s", "value": brute_wall},
+        {"what": f"brute force: {st['steps']} steps", "config": "wall s", "value": st["wall_s"]},
     ]
-    load_after = [round(v, 2) for v in os.getloadavg()]
-    results["load_average_before_after"] = [load_before, load_after]
     return write_report(
         NAME,
-        config={"quick": quick, **s},
+        config=config,
         results=results,
-        targets=targets,
+        targets=_targets(results),
         out_dir=out_dir,
-        notes="quick smoke run: numbers mean nothing" if quick else "",
+        notes=_notes(config, results),
         tables=[
             (
                 "Mixtures against standalone ground truth (pick acc: the pick's standalone test accuracy)",
