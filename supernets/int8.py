@@ -87,11 +87,10 @@ class Int8Conv(nn.Module):
         x = torch.clamp(x, self.act_lo, self.act_hi)
         if self.qdq:  # the same arithmetic as QuantizeLinear/DequantizeLinear pairs (for ONNX export)
             xq = torch.fake_quantize_per_tensor_affine(x, self.act_step, self.act_zero_point, 0, 255)
-            w = self.weight_int8.float() * self.weight_steps.reshape(-1, 1, 1, 1)
-            wq = torch.fake_quantize_per_channel_affine(
-                w, self.weight_steps, self.weight_zero_points, 0, -128, 127
-            )
-            return F.conv2d(xq, wq, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            w = self.weight_int8.float() * self.weight_steps.reshape(-1, 1, 1, 1)  # type: ignore[operator]
+            steps, zeros = self.weight_steps, self.weight_zero_points
+            wq = torch.fake_quantize_per_channel_affine(w, steps, zeros, 0, -128, 127)  # type: ignore[arg-type]
+            return F.conv2d(xq, wq, self.bias, self.stride, self.padding, self.dilation, self.groups)  # type: ignore[arg-type]
         qx = torch.quantize_per_tensor(x, self.act_step, self.act_zero_point, torch.quint8).int_repr()
         packed = self.packed
         if packed is None:
