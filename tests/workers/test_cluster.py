@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests.e2e.server import ROOT, free_port, live_server
 from tests.e2e.test_service import TINY_SPEC
-from tests.store.conftest import PG_ENV, _postgres_database
+from tests.postgres import PG_ENV, postgres_schema_url
 from workers.node import head_command, worker_command
 
 # Minutes on a quiet machine; a busy one (Ray start-up is CPU-bound) can take several times that.
@@ -46,9 +46,8 @@ def postgres_url() -> Iterator[str]:
             pytest.skip(f"no PostgreSQL server answers at {PG_ENV}: {exc.orig}")
         finally:
             engine.dispose()
-    for db in _postgres_database():
-        yield db.url
-        db.dispose()
+    with postgres_schema_url() as url:
+        yield url
 
 
 def _ours(marker: str) -> list[int]:
