@@ -40,7 +40,7 @@ def test_submit_and_cancel_reach_the_scheduler(settings: Settings, spec: dict[st
             assert body["status"] == job.status.value
         db.dispose()
         assert client.get("/v1/hardware", headers=headers).json() == [
-            {"profile": "cpu-fp32", "nodes": ["10.0.0.1"]}
+            {"profile": "cpu-fp32", "nodes": ["10.0.0.1"], "node_ids": [], "measurement_nodes": []}
         ]
     assert sched.stopped
 

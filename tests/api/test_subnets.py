@@ -58,7 +58,9 @@ def test_subnets_carry_latency_and_front_membership(
     subnets = client.get(f"/v1/jobs/{job_id}/subnets", headers=alice[1]).json()
     assert [s["arch_hash"] for s in subnets] == ["a0", "a1", "a2"]
     assert [s["on_front"] for s in subnets] == [False, True, True]
-    assert subnets[2]["latency"] == {"cpu-fp32": {"median_ms": 3.0, "p10_ms": 1.1, "p90_ms": 1.5, "n": 30}}
+    assert subnets[2]["latency"] == {
+        "cpu-fp32": {"median_ms": 3.0, "p10_ms": 1.1, "p90_ms": 1.5, "n": 30, "node": None}
+    }
     assert subnets[0]["arch"]["resolution"] == 20 and subnets[0]["params"] == 1000
     assert client.get(f"/v1/jobs/{job_id}/subnets", headers=bob[1]).status_code == 404
 
