@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -115,3 +116,21 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL whatever is left of the server's process group (Ray processes it started)."""
     with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def user_client(server: LiveServer, user: str) -> httpx.Client:
+    """An HTTP client of ``server`` carrying a fresh token of ``user``."""
+    token = server.token(user)
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+
+
+def wait_for_job(client: httpx.Client, job_id: str, *, timeout_s: float) -> dict[str, Any]:
+    """Poll the job until it reaches a final status; returns it."""
+    deadline = time.monotonic() + timeout_s
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+        time.sleep(1.0)
+    raise AssertionError(f"job {job_id} did not finish in {timeout_s} s: {job}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 import torch
 
 from nas.data import load_dataset
-from tests.e2e.server import LiveServer, live_server
+from tests.e2e.server import LiveServer, live_server, user_client, wait_for_job
 
 pytestmark = pytest.mark.integration
 
@@ -48,21 +47,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield srv
 
 
-def _client(server: LiveServer, user: str) -> httpx.Client:
-    token = server.token(user)
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
-
-
-def _wait(client: httpx.Client, job_id: str, *, timeout_s: float) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(1.0)
-    raise AssertionError(f"job {job_id} did not finish in {timeout_s} s: {job}")
-
-
 @pytest.fixture(scope="module")
 def pool_job(server: LiveServer) -> tuple[str, str]:
     """A finished pooling job: (its id, its owner's token)."""
@@ -72,7 +56,7 @@ def pool_job(server: LiveServer) -> tuple[str, str]:
     assert r.status_code == 201, r.text
     job_id = r.json()["id"]
     assert r.json()["spec"]["training"]["schedule"] == "balanced-mixture"  # the family's default
-    job = _wait(client, job_id, timeout_s=420)
+    job = wait_for_job(client, job_id, timeout_s=420)
     assert job["status"] == "succeeded", (job, (server.tmp / "server.log").read_text()[-3000:])
     return job_id, token
 
@@ -156,7 +140,7 @@ def test_dashboard_shows_the_assignment_heat_map(server: LiveServer, pool_job: t
 def test_bad_pooling_options_are_rejected_and_nothing_stored(
     server: LiveServer, change: dict, field: str
 ) -> None:
-    client = _client(server, "quinn")
+    client = user_client(server, "quinn")
     before = client.get("/v1/jobs").json()["count"]
     r = client.post("/v1/jobs", json={**POOL_SPEC, **change})
     assert r.status_code == 422, r.text

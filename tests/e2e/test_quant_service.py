@@ -8,17 +8,15 @@ import io
 import json
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import torch
 
 from nas.data import load_dataset
-from tests.e2e.server import LiveServer, live_server
+from tests.e2e.server import LiveServer, live_server, user_client, wait_for_job
 from tests.e2e.test_service import TINY_SPEC
 
 pytestmark = pytest.mark.integration
@@ -61,30 +59,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield srv
 
 
-def _client(server: LiveServer, user: str) -> httpx.Client:
-    token = server.token(user)
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
-
-
-def _wait(client: httpx.Client, job_id: str, *, timeout_s: float) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(1.0)
-    raise AssertionError(f"job {job_id} did not finish in {timeout_s} s: {job}")
-
-
 @pytest.mark.slow
 def test_bits_job_downloads_an_int8_model_that_runs_without_the_project(
     server: LiveServer, tmp_path: Path
 ) -> None:
-    client = _client(server, "quinn")
+    client = user_client(server, "quinn")
     r = client.post("/v1/jobs", json=QUANT_SPEC)
     assert r.status_code == 201, r.text
     job_id = r.json()["id"]
-    job = _wait(client, job_id, timeout_s=600)
+    job = wait_for_job(client, job_id, timeout_s=600)
     assert job["status"] == "succeeded", (job, (server.tmp / "server.log").read_text()[-3000:])
 
     subnets = client.get(f"/v1/jobs/{job_id}/subnets").json()
@@ -122,7 +105,7 @@ def test_bits_job_downloads_an_int8_model_that_runs_without_the_project(
 @pytest.mark.slow
 @pytest.mark.parametrize("bits", [[3], [64], [], [3, 8]])
 def test_bad_bit_widths_are_rejected_and_nothing_stored(server: LiveServer, bits: list[int]) -> None:
-    client = _client(server, "rita")
+    client = user_client(server, "rita")
     before = client.get("/v1/jobs").json()["count"]
     spec = {**QUANT_SPEC, "search_space": {**QUANT_SPEC["search_space"], "bits": bits}}  # type: ignore[dict-item]
     r = client.post("/v1/jobs", json=spec)
