@@ -30,7 +30,7 @@ from scipy.stats import kendalltau, spearmanr
 
 from bench.common import run_from_command_line, write_report
 from nas.data import DatasetSplits, load_dataset
-from supernets import evaluate_accuracy, make_space, recalibrate_bn
+from supernets import evaluate_accuracy, make_space, score_subnet
 from supernets.pooling_net import PoolingMixtureSupernet
 from supernets.pooling_space import PoolingSpace
 from supernets.training import TrainConfig, make_trainer
@@ -140,9 +140,7 @@ def _mixture(s: dict[str, Any], data: DatasetSplits, members: int, steps: int, s
     calibration = data.calibration_images(s["calibration_images"], seed=SEED + seed)
     estimates = []
     for arch in space.enumerate_archs():
-        model = net.extract(arch)
-        recalibrate_bn(model, calibration)
-        estimates.append(evaluate_accuracy(model, data.val_x, data.val_y))
+        estimates.append(score_subnet(net, arch, calibration, data.val_x, data.val_y))
     wall = time.perf_counter() - started
     load = np.bincount(net.assignment.numpy(), minlength=members).tolist()
     return {

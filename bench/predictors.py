@@ -39,7 +39,7 @@ from predictors import (
     measure_latency,
     propose_adaptive,
 )
-from supernets import Arch, SearchSpace, Supernet, evaluate_accuracy, make_space, recalibrate_bn
+from supernets import Arch, SearchSpace, Supernet, deployed_subnet, evaluate_accuracy, make_space
 from supernets.training import TrainConfig, make_trainer
 
 NAME = "predictors"
@@ -166,8 +166,7 @@ def _accuracy(
     supernet: Supernet, arch: Arch, data: DatasetSplits, calib: torch.Tensor, n_val: int
 ) -> tuple[float, float]:
     """Validation accuracy on the two halves of the first ``n_val`` images (their mean is the whole's)."""
-    model = supernet.extract(arch)
-    recalibrate_bn(model, calib)
+    model = deployed_subnet(supernet, arch, calib)
     half = n_val // 2
     return (
         evaluate_accuracy(model, data.val_x[:half], data.val_y[:half]),

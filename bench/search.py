@@ -41,7 +41,7 @@ from nas.data import load_dataset
 from nas.pareto import Objective, hypervolume
 from nas.search import evolve_on_predictors, refine_search, search_with_optuna
 from predictors import XGBAccuracyPredictor, XGBLatencyPredictor, get_profile, measure_latency
-from supernets import Arch, SearchSpace, Supernet, evaluate_accuracy, make_space, recalibrate_bn
+from supernets import Arch, SearchSpace, Supernet, make_space, score_subnet
 
 NAME = "search"
 PROFILE = "cpu-fp32"
@@ -121,9 +121,7 @@ class Oracle:
     def one(self, arch: Arch) -> dict[str, float]:
         if arch.arch_hash not in self.cache:
             started = time.perf_counter()
-            model = self.supernet.extract(arch)
-            recalibrate_bn(model, self.calib)
-            accuracy = evaluate_accuracy(model, self.val_x, self.val_y)
+            accuracy = score_subnet(self.supernet, arch, self.calib, self.val_x, self.val_y)
             stats = measure_latency(
                 self.supernet.extract(arch),
                 input_shape=self.input_shape,

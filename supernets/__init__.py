@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from supernets.arch import Arch, BlockArch, StageArch
 from supernets.bn import recalibrate_bn
-from supernets.evaluate import evaluate_accuracy
+from supernets.evaluate import deployed_subnet, evaluate_accuracy, score_subnet
 from supernets.ofa_mbv3 import OfaMbv3Space
 from supernets.ofa_mbv3_net import OfaMbv3Supernet
 from supernets.opchoice import OpChoiceSpace
@@ -32,10 +32,12 @@ __all__ = [
     "SearchSpace",
     "StageArch",
     "Supernet",
+    "deployed_subnet",
     "evaluate_accuracy",
     "get_space_class",
     "list_families",
     "make_space",
     "recalibrate_bn",
     "register_space",
+    "score_subnet",
 ]

@@ -1,9 +1,18 @@
-"""Top-1 accuracy of a model on a labelled tensor dataset."""
+"""Scoring a subnet: the one protocol the pipeline and every benchmark use, and top-1 accuracy."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
+
+from kernels.fuse import reparameterize_model
+from supernets.bn import recalibrate_bn
+
+if TYPE_CHECKING:
+    from supernets.arch import Arch
+    from supernets.supernet import Supernet
 
 
 def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 512) -> float:
@@ -20,3 +29,20 @@ def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, bat
             logits = model(x[start : start + batch_size].to(device))
             correct += int((logits.argmax(dim=1).cpu() == y[start : start + batch_size].cpu()).sum())
     return correct / x.shape[0]
+
+
+def deployed_subnet(supernet: Supernet, arch: Arch, calibration: torch.Tensor) -> nn.Module:
+    """The static subnet of ``arch`` as it is scored and deployed: extracted from the supernet,
+    BatchNorm recalibrated on ``calibration`` images, in eval mode, and reparameterized (multi-branch
+    blocks folded)."""
+    model = supernet.extract(arch)
+    recalibrate_bn(model, calibration)
+    model.eval()
+    return reparameterize_model(model)
+
+
+def score_subnet(
+    supernet: Supernet, arch: Arch, calibration: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> float:
+    """Top-1 accuracy on ``(x, y)`` of ``arch``'s deployed subnet (:func:`deployed_subnet`)."""
+    return evaluate_accuracy(deployed_subnet(supernet, arch, calibration), x, y)

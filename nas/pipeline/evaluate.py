@@ -8,25 +8,20 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from kernels.fuse import reparameterize_model
 from nas.pipeline.state import JobState, SubnetRecord
 from nas.store import crud
 from predictors import get_profile
 from supernets import Arch
 from supernets.bits import is_float
-from supernets.bn import recalibrate_bn
-from supernets.evaluate import evaluate_accuracy
+from supernets.evaluate import deployed_subnet, evaluate_accuracy
 
 Progress = Callable[[int, int], None]
 Deployed = Callable[[SubnetRecord, nn.Module], None]
 
 
 def deploy_subnet(state: JobState, arch: Arch) -> nn.Module:
-    """The static subnet for ``arch``: extracted, BatchNorm recalibrated, then folded for deployment."""
-    model = state.trained_supernet().extract(arch)
-    recalibrate_bn(model, state.calibration_images)
-    model.eval()
-    return reparameterize_model(model)
+    """The job's static subnet for ``arch`` (:func:`supernets.deployed_subnet` of the trained supernet)."""
+    return deployed_subnet(state.trained_supernet(), arch, state.calibration_images)
 
 
 def _int8_model(state: JobState, arch: Arch, model: nn.Module) -> nn.Module:

@@ -1,4 +1,9 @@
-"""Stage 5: search on the predictors, measure the best candidates, refit, for the configured rounds."""
+"""Stage 5: search on the predictors, measure the best candidates, refit, for the configured rounds.
+
+Resume: a round's front row marks it done; each round's choice of candidates is stored (an event
+of kind ``candidates``) before any of them is measured, so a round resumed after a crash measures
+that same list, and later rounds keep the uninterrupted run's numbers (seeds, study names, shares).
+"""
 
 from __future__ import annotations
 
@@ -15,13 +20,22 @@ from nas.pipeline.objectives import (
 )
 from nas.pipeline.predict import fit_predictors, score_predictions
 from nas.pipeline.state import JobState
-from nas.search import ExactCostPredictor, MeasuredPoint, PredictorLike, RoundResult, refine_search
+from nas.search import (
+    Candidate,
+    ExactCostPredictor,
+    MeasuredPoint,
+    PredictorLike,
+    RoundResult,
+    refine_search,
+)
 from nas.store import crud
+from nas.store.models import JobEvent
 from nas.store.models import ParetoFront as FrontRow
 from supernets import Arch
 
 STAGE = "search"
 EXACT_METRICS = ("params", "flops", "size_bytes")
+CHOSEN = "candidates"  # the event that records a round's choice before it is measured
 
 
 def rounds_done(state: JobState) -> int:
@@ -36,16 +50,46 @@ def rounds_done(state: JobState) -> int:
     return last or 0
 
 
+def store_choice(state: JobState, round_no: int, chosen: list[Candidate]) -> None:
+    """Record a round's chosen candidates (before measuring them): a resumed round measures these."""
+    payload = {
+        "round": round_no,
+        "candidates": [{"arch": c.arch.to_dict(), "predicted": dict(c.predicted)} for c in chosen],
+    }
+    state.ctx.emit(CHOSEN, payload, stage=STAGE)
+
+
+def stored_choice(state: JobState, round_no: int) -> list[Candidate] | None:
+    """The candidates an earlier attempt chose for ``round_no`` and did not finish, if it chose any."""
+    with state.ctx.db.read() as s:
+        payload = s.scalar(
+            select(JobEvent.payload)
+            .where(JobEvent.job_id == state.ctx.job_id, JobEvent.kind == CHOSEN)
+            .order_by(JobEvent.id.desc())
+            .limit(1)
+        )
+    if payload is None or payload.get("round") != round_no:
+        return None
+    return [
+        Candidate(arch=Arch.from_dict(c["arch"]), predicted={k: float(v) for k, v in c["predicted"].items()})
+        for c in payload["candidates"]
+    ]
+
+
 def run_search(state: JobState) -> None:
     """Search with the predict stage's predictors on the job's pool; each round's front is stored."""
     ctx, spec = state.ctx, state.ctx.spec
     if spec.search.rounds <= 0:
         return
     pool = state.pool
-    records = list(pool.values())
-    done_before = rounds_done(state)
-    rounds_left = spec.search.rounds - done_before
-    if rounds_left <= 0 or len(records) >= min(spec.search.measure_budget, state.space.size()):
+    first_round = rounds_done(state) + 1
+    if first_round > spec.search.rounds:
+        return
+    chosen_before = stored_choice(state, first_round)
+    # What was measured before this round (a resumed round's own measurements are redone from its choice).
+    pending = {c.arch.arch_hash for c in chosen_before or ()}
+    records = [r for r in pool.values() if r.arch.arch_hash not in pending]
+    if len(records) >= min(spec.search.measure_budget, state.space.size()):
         return  # the budget is spent, or every architecture is measured
     if state.reference is None or not state.predictors:
         raise RuntimeError("the search stage needs the measure and predict stages of this run before it")
@@ -55,10 +99,11 @@ def run_search(state: JobState) -> None:
     for metric in EXACT_METRICS:
         if metric in keys:
             predictors[metric] = ExactCostPredictor(space=state.space, metric=metric)
-    start, budget = len(pool), spec.search.measure_budget
+    start, budget = len(records), spec.search.measure_budget
 
     def measure(archs: list[Arch]) -> list[dict[str, float]]:
-        base = len(pool) - start
+        these = {a.arch_hash for a in archs}
+        base = sum(1 for h in pool if h not in these) - start
 
         def progress(done: int, total: int) -> None:
             ctx.progress(STAGE, min(base + done, budget - start), budget - start)
@@ -71,7 +116,7 @@ def run_search(state: JobState) -> None:
         predictors.update(fit_predictors(state, list(pool.values()), store_quality=False))
 
     def on_round(result: RoundResult) -> None:
-        round_no = done_before + result.round
+        round_no = result.round
         with ctx.db.session() as s:
             for p in result.measured:
                 pool[p.arch.arch_hash].predicted = p.predicted
@@ -105,7 +150,10 @@ def run_search(state: JobState) -> None:
         measure=measure,
         initial=[(r.arch, values_of(r, keys)) for r in records],
         measure_budget=budget,
-        rounds=rounds_left,
+        rounds=spec.search.rounds,
+        first_round=first_round,
+        chosen_before=chosen_before,
+        on_chosen=lambda round_no, chosen: store_choice(state, round_no, chosen),
         population=spec.search.population,
         generations=spec.search.generations,
         algorithm=spec.search.algorithm,

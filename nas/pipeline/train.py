@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from nas.assignment import save_assignment
 from nas.pipeline.state import CHECKPOINT, JobState
 from nas.store import crud
-from supernets.bn import recalibrate_bn
-from supernets.evaluate import evaluate_accuracy
+from supernets import Supernet
+from supernets.evaluate import score_subnet
 from supernets.training import TrainConfig, TrainingStoppedError, make_trainer
 
 STAGE = "train"
@@ -18,14 +16,18 @@ EPOCH_EVAL_IMAGES = 1000
 EPOCH_CALIB_IMAGES = 500
 
 
-def _quick_accuracy(state: JobState, supernet: torch.nn.Module, which: str) -> float:
+def _quick_accuracy(state: JobState, supernet: Supernet, which: str) -> float:
     """Validation accuracy of the largest or smallest subnet on a slice, for the training curve."""
     space = state.space
     arch = space.largest() if which == "largest" else space.smallest()
-    model = supernet.extract(arch)  # type: ignore[operator]
-    recalibrate_bn(model, state.calibration_images[:EPOCH_CALIB_IMAGES])
     splits = state.splits
-    return evaluate_accuracy(model, splits.val_x[:EPOCH_EVAL_IMAGES], splits.val_y[:EPOCH_EVAL_IMAGES])
+    return score_subnet(
+        supernet,
+        arch,
+        state.calibration_images[:EPOCH_CALIB_IMAGES],
+        splits.val_x[:EPOCH_EVAL_IMAGES],
+        splits.val_y[:EPOCH_EVAL_IMAGES],
+    )
 
 
 def run_train(state: JobState) -> None:

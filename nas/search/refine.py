@@ -10,6 +10,7 @@ import numpy as np
 import optuna
 
 from nas.pareto import Constraint, Objective, ParetoFront, reference_point
+from nas.search.candidate import Candidate
 from nas.search.evolve import evolve_on_predictors
 from nas.search.protocols import PredictorLike, SpaceLike
 from nas.search.select import select_candidates
@@ -94,6 +95,9 @@ def refine_search(
     fitted: bool = False,
     refit: Callable[[list[MeasuredPoint]], None] | None = None,
     on_round: Callable[[RoundResult], None] | None = None,
+    first_round: int = 1,
+    chosen_before: Sequence[Candidate] | None = None,
+    on_chosen: Callable[[int, list[Candidate]], None] | None = None,
 ) -> SearchResult:
     """Search on the predictors, measure the chosen candidates, refit, for ``rounds`` rounds.
 
@@ -107,6 +111,13 @@ def refine_search(
     have not seen: ``fitted`` says they were fitted on ``initial`` already (the first round
     uses them as they are). ``refit(points)`` replaces the default refit (each predictor's
     ``fit`` on every measured point so far), e.g. to learn from shared measurements too.
+
+    A resumed search runs rounds ``first_round..rounds`` with the uninterrupted run's round
+    numbers (seeds, study names, budget shares); ``initial`` is then what was measured before
+    ``first_round``. ``on_chosen(round, candidates)`` is called with each round's choice before
+    it is measured, so that a caller can store it; ``chosen_before`` is such a stored choice of
+    ``first_round``, measured as it is instead of searching again (a round resumed after a crash
+    measures the candidates the crashed one chose, not a new pick).
     """
     keys = list(dict.fromkeys([o.key for o in objectives] + [c.key for c in constraints]))
     if not objectives:
@@ -122,6 +133,8 @@ def refine_search(
         raise ValueError("the vectorised engine runs NSGA-II only; use engine='optuna' for tpe or random")
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if not 1 <= first_round <= rounds:
+        raise ValueError(f"first_round must be in 1..{rounds}, got {first_round}")
     if len(initial) < 2:
         raise ValueError("give at least 2 initially measured architectures to fit the predictors on")
     if measure_budget < len(initial):
@@ -156,7 +169,7 @@ def refine_search(
     seen = len(points) if fitted else -1  # how many points the predictors learned from
     storage = open_storage(storage_url)
     rng = np.random.default_rng(seed)
-    for r in range(1, rounds + 1):
+    for r in range(first_round, rounds + 1):
         started = time.perf_counter()
         # The rest of the budget split over the rounds left: what a round could not spend carries over.
         budget = -(-(measure_budget - len(points)) // (rounds - r + 1))
@@ -165,21 +178,27 @@ def refine_search(
             learn(list(points))
             seen = len(points)
         study_name: str | None = None
-        if engine == "optuna":
-            study_name = f"{study_prefix}-round{r}"
-            candidates, evaluations = search_with_optuna(
-                space=space, objectives=objectives, constraints=constraints, predictors=predictors,
-                algorithm=algorithm, population=population, generations=generations, seed=seed + r,
-                exclude={p.arch.arch_hash for p in points}, storage=storage, study_name=study_name,
-            )  # fmt: skip
+        evaluations = 0
+        if r == first_round and chosen_before is not None:
+            chosen = list(chosen_before)  # an interrupted attempt's choice: measured, not searched again
         else:
-            candidates, evaluations = evolve_on_predictors(
-                space=space, objectives=objectives, constraints=constraints, predictors=predictors,
-                population=population, generations=generations, rng=rng, seeds=archs,
-            )  # fmt: skip
-        measured_hashes = {p.arch.arch_hash for p in points}
-        fresh = [c for c in candidates if c.arch.arch_hash not in measured_hashes]
-        chosen = select_candidates(fresh, objectives=objectives, constraints=constraints, k=budget)
+            if engine == "optuna":
+                study_name = f"{study_prefix}-round{r}"
+                candidates, evaluations = search_with_optuna(
+                    space=space, objectives=objectives, constraints=constraints, predictors=predictors,
+                    algorithm=algorithm, population=population, generations=generations, seed=seed + r,
+                    exclude={p.arch.arch_hash for p in points}, storage=storage, study_name=study_name,
+                )  # fmt: skip
+            else:
+                candidates, evaluations = evolve_on_predictors(
+                    space=space, objectives=objectives, constraints=constraints, predictors=predictors,
+                    population=population, generations=generations, rng=rng, seeds=archs,
+                )  # fmt: skip
+            measured_hashes = {p.arch.arch_hash for p in points}
+            fresh = [c for c in candidates if c.arch.arch_hash not in measured_hashes]
+            chosen = select_candidates(fresh, objectives=objectives, constraints=constraints, k=budget)
+            if on_chosen is not None:
+                on_chosen(r, chosen)
         new_points: list[MeasuredPoint] = []
         if chosen:
             chosen_archs = [c.arch for c in chosen]

@@ -45,6 +45,11 @@ def due(db):
             return len(subs) >= 2
         if when == "searched":
             return any(x.source == "search" for x in subs)
+        if when == "second-round":  # a subnet of round 2 measured, after round 1's front was stored
+            first = [f for f in crud.front_history(s, job_id=job_id) if f.round == 1]
+            return bool(first) and any(
+                x.source == "search" and x.created_at > first[0].created_at for x in subs
+            )
     raise SystemExit(f"unknown kill condition {when!r}")
 
 def killer():
@@ -85,24 +90,30 @@ class JobDb:
             assert reaped.requeued == [job_id]
 
 
+def make_job_db(folder: Path, data_dir: Path) -> JobDb:
+    """A service database (SQLite, migrated) and artifact root under ``folder``, with one user."""
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'nas.db'}",
+        artifact_root=str(folder / "art"),
+        data_dir=data_dir,
+        scheduler="none",
+    )
+    db = Database(settings.database_url)
+    db.upgrade()
+    with db.session() as s:
+        owner_id = crud.create_user(s, name="u").id
+    return JobDb(settings=settings, db=db, owner_id=owner_id)
+
+
 @pytest.fixture()
 def job_db_factory(tmp_path: Path, fashion_mnist_dir: Path) -> Callable[[str], JobDb]:
     made: list[Database] = []
 
     def make(name: str) -> JobDb:
-        folder = tmp_path / name
-        settings = Settings(
-            database_url=f"sqlite:///{folder / 'nas.db'}",
-            artifact_root=str(folder / "art"),
-            data_dir=fashion_mnist_dir,
-            scheduler="none",
-        )
-        db = Database(settings.database_url)
-        db.upgrade()
-        made.append(db)
-        with db.session() as s:
-            owner_id = crud.create_user(s, name="u").id
-        return JobDb(settings=settings, db=db, owner_id=owner_id)
+        jobs = make_job_db(tmp_path / name, fashion_mnist_dir)
+        made.append(jobs.db)
+        return jobs
 
     yield make  # type: ignore[misc]
     for db in made:

@@ -11,20 +11,26 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from kernels.fuse import reparameterize_model
 from nas.export import build_bundle
-from supernets import make_space, recalibrate_bn
+from supernets import Arch, make_space, recalibrate_bn
 from supernets.bits import with_bits
 from supernets.int8 import Int8Conv, to_int8
 from tests.nas.test_export import SPACE
 
 
-def test_quantized_bundle_carries_bits_and_an_int8_model_that_loads_anywhere(tmp_path: Path) -> None:
-    torch.manual_seed(0)
+def quantized_bundle(
+    *, seed: int, largest: bool, bits: list[int]
+) -> tuple[Arch, nn.Module, nn.Module, bytes]:
+    """A subnet of random weights with its stages at ``bits``, BatchNorm recalibrated: its folded model,
+    its int8 model, and the bundle built from both."""
+    torch.manual_seed(seed)
     space = make_space(SPACE | {"bits": [4, 8, 32]}, in_channels=1, num_classes=10, image_size=28)
     net = space.build_supernet(mean=(0.3,), std=(0.35,))
-    arch = with_bits(space.largest(), [8, 4, 32, 8][: len(space.largest().stages)])
+    base = space.largest() if largest else space.smallest()
+    arch = with_bits(base, bits[: len(base.stages)])
     model = net.extract(arch)
     images = torch.rand(64, 1, 28, 28)
     recalibrate_bn(model, images)
@@ -41,6 +47,11 @@ def test_quantized_bundle_carries_bits_and_an_int8_model_that_loads_anywhere(tmp
         "input": {"shape": [1, 1, 28, 28]},
     }
     blob = build_bundle(model, arch=arch.to_dict(), metrics=metrics, job_name="q", int8=int8)
+    return arch, model, int8, blob
+
+
+def test_quantized_bundle_carries_bits_and_an_int8_model_that_loads_anywhere(tmp_path: Path) -> None:
+    arch, model, int8, blob = quantized_bundle(seed=0, largest=True, bits=[8, 4, 32, 8])
     zf = zipfile.ZipFile(io.BytesIO(blob))
     assert {"model.ts", "model_int8.ts", "model_int8.onnx", "arch.json", "state_dict.pt"} <= set(
         zf.namelist()
@@ -71,27 +82,7 @@ def test_quantized_bundle_carries_bits_and_an_int8_model_that_loads_anywhere(tmp
 def test_int8_onnx_has_qdq_nodes_and_onnxruntime_matches_the_int8_model(tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
-    torch.manual_seed(1)
-    space = make_space(SPACE | {"bits": [4, 8, 32]}, in_channels=1, num_classes=10, image_size=28)
-    net = space.build_supernet(mean=(0.3,), std=(0.35,))
-    arch = with_bits(space.smallest(), [8, 4, 8, 32][: len(space.smallest().stages)])
-    model = net.extract(arch)
-    images = torch.rand(64, 1, 28, 28)
-    recalibrate_bn(model, images)
-    int8 = to_int8(model, images)
-    metrics = {
-        "arch_hash": arch.arch_hash,
-        "accuracy_val": 0.5,
-        "accuracy_test": None,
-        "params": 1,
-        "flops": 2,
-        "size_bytes": 3,
-        "latency": {},
-        "input": {"shape": [1, 1, 28, 28]},
-    }
-    blob = build_bundle(
-        reparameterize_model(model.eval()), arch=arch.to_dict(), metrics=metrics, job_name="q", int8=int8
-    )
+    _, _, int8, blob = quantized_bundle(seed=1, largest=False, bits=[8, 4, 8, 32])
     data = zipfile.ZipFile(io.BytesIO(blob)).read("model_int8.onnx")
     ops = [n.op_type for n in onnx.load_from_string(data).graph.node]
     convs = sum(isinstance(m, Int8Conv) for m in int8.modules())

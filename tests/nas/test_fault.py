@@ -1,5 +1,6 @@
-"""A worker SIGKILLed during training, measurement or a search round: after the reaper requeues its job,
-a new worker resumes it from storage, once, and its final front equals an uninterrupted run's.
+"""A worker SIGKILLed during training, measurement or a search round (the first or a later one): after
+the reaper requeues its job, a new worker resumes it from storage, once, and its final front equals an
+uninterrupted run's.
 
 Latency is timed wall-clock, so two runs only give equal fronts on equal latencies: the interrupted
 job runs on a database whose shared latency table holds the reference run's measurements (as any
@@ -9,6 +10,7 @@ own, recomputed from the same seed.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,39 +20,44 @@ from nas.schemas import JobStatus
 from nas.store import Database, crud
 from nas.store._measured import MEASUREMENT_STATS
 from nas.store.models import Measurement
-from tests.nas.conftest import JobDb, final_front, run_worker_until_killed
+from supernets import Arch
+from tests.nas.conftest import JobDb, final_front, make_job_db, run_worker_until_killed
 from tests.nas.test_pipeline import SPEC, LocalMeasurer
 
 pytestmark = pytest.mark.slow
 
-# Every candidate a search round finds fits its share of the budget (population 4 <= 10 - 5), so a
-# round resumed after a kill measures exactly the candidates the killed one had not reached yet.
+# Every candidate a search round finds fits its share of the budget (population 4 <= 10 - 5).
 FAULT_SPEC: dict[str, Any] = {
     **SPEC,
     "search": {**SPEC["search"], "measure_budget": 10, "rounds": 1, "population": 4, "generations": 2},
 }
+# Two rounds of 3 measurements each from 4 candidates: a round's pick out of its candidates matters,
+# and so do the later round's seed and study (a resumed round 2 must not rerun round 1's).
+TWO_ROUNDS_SPEC: dict[str, Any] = {
+    **SPEC,
+    "search": {**SPEC["search"], "measure_budget": 12, "rounds": 2, "population": 4, "generations": 2},
+}
+
+
+def _reference_run(folder: Path, data_dir: Path, spec: dict[str, Any]) -> tuple[Database, str]:
+    """An uninterrupted run of ``spec`` in a database of its own."""
+    jobs = make_job_db(folder, data_dir)
+    job_id = jobs.create_job(spec)
+    status = run_job(job_id, settings=jobs.settings, measure_latency=LocalMeasurer(), owner="ref")
+    assert status == "succeeded"
+    return jobs.db, job_id
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_dir: Any) -> tuple[Database, str]:
-    """An uninterrupted run of FAULT_SPEC, once for the module."""
-    from nas.settings import Settings
+def reference(tmp_path_factory: pytest.TempPathFactory, fashion_mnist_dir: Path) -> tuple[Database, str]:
+    return _reference_run(tmp_path_factory.mktemp("reference"), fashion_mnist_dir, FAULT_SPEC)
 
-    folder = tmp_path_factory.mktemp("reference")
-    settings = Settings(
-        database_url=f"sqlite:///{folder / 'nas.db'}",
-        artifact_root=str(folder / "art"),
-        data_dir=fashion_mnist_dir,
-        scheduler="none",
-    )
-    db = Database(settings.database_url)
-    db.upgrade()
-    jobs = JobDb(settings=settings, db=db, owner_id=0)
-    with db.session() as s:
-        jobs.owner_id = crud.create_user(s, name="u").id
-    job_id = jobs.create_job(FAULT_SPEC)
-    assert run_job(job_id, settings=settings, measure_latency=LocalMeasurer(), owner="ref") == "succeeded"
-    return db, job_id
+
+@pytest.fixture(scope="module")
+def reference_two_rounds(
+    tmp_path_factory: pytest.TempPathFactory, fashion_mnist_dir: Path
+) -> tuple[Database, str]:
+    return _reference_run(tmp_path_factory.mktemp("reference2"), fashion_mnist_dir, TWO_ROUNDS_SPEC)
 
 
 def copy_latencies(source: Database, target: Database) -> int:
@@ -68,10 +75,17 @@ def copy_latencies(source: Database, target: Database) -> int:
     return len(rows)
 
 
-def _kill_resume_compare(reference: tuple[Database, str], jobs: JobDb, *, when: str, stage: str) -> None:
+def _kill_resume_compare(
+    reference: tuple[Database, str],
+    jobs: JobDb,
+    *,
+    when: str,
+    stage: str,
+    spec: dict[str, Any] = FAULT_SPEC,
+) -> None:
     ref_db, ref_job = reference
     assert copy_latencies(ref_db, jobs.db) > 0
-    job_id = jobs.create_job(FAULT_SPEC)
+    job_id = jobs.create_job(spec)
     run_worker_until_killed(jobs, job_id, when=when)
     with jobs.db.read() as s:
         job = crud.get_job(s, job_id=job_id)
@@ -116,3 +130,19 @@ def test_killed_during_measurement_resumes(reference: tuple[Database, str], job_
 
 def test_killed_during_a_search_round_resumes(reference: tuple[Database, str], job_db: JobDb) -> None:
     _kill_resume_compare(reference, job_db, when="searched", stage="search")
+
+
+def test_killed_during_the_second_search_round_resumes(
+    reference_two_rounds: tuple[Database, str], job_db: JobDb
+) -> None:
+    _kill_resume_compare(
+        reference_two_rounds, job_db, when="second-round", stage="search", spec=TWO_ROUNDS_SPEC
+    )
+    with job_db.db.read() as s:
+        (job,) = crud.list_jobs(s, owner_id=job_db.owner_id)
+        chosen = [e.payload for e in crud.list_events(s, job_id=job.id) if e.kind == "candidates"]
+        subnets = {x.arch_hash: x for x in crud.list_subnets(s, job_id=job.id)}
+    # Round 2's choice was stored once (by the killed worker) and measured as it was after the resume.
+    assert [c["round"] for c in chosen] == [1, 2]
+    round2 = {Arch.from_dict(c["arch"]).arch_hash for c in chosen[1]["candidates"]}
+    assert round2 and all(subnets[h].accuracy_val is not None for h in round2)

@@ -23,6 +23,7 @@ from nas.store import Database, crud
 from nas.store.models import Measurement, utcnow
 from predictors import LatencyStats, get_profile, measure_latency
 from supernets import make_space
+from tests.nas.conftest import make_job_db
 
 SPEC = {
     "name": "pipeline-test",
@@ -89,24 +90,8 @@ class LocalMeasurer:
 
 @pytest.fixture()
 def setup(tmp_path: Path, fashion_mnist_dir: Path) -> tuple[Settings, Database, str]:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'nas.db'}",
-        artifact_root=str(tmp_path / "art"),
-        data_dir=fashion_mnist_dir,
-        scheduler="none",
-    )
-    db = Database(settings.database_url)
-    db.upgrade()
-    with db.session() as s:
-        user = crud.create_user(s, name="u")
-        job = crud.create_job(
-            s,
-            owner_id=user.id,
-            name="t",
-            spec=JobSpec.model_validate(spec_with_target()).model_dump(mode="json"),
-        )
-        job_id = job.id
-    return settings, db, job_id
+    jobs = make_job_db(tmp_path, fashion_mnist_dir)
+    return jobs.settings, jobs.db, jobs.create_job(spec_with_target())
 
 
 def test_crashed_job_resumes_without_redoing_work(setup: tuple[Settings, Database, str]) -> None:

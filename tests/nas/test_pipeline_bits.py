@@ -8,13 +8,12 @@ import pytest
 from torch import nn
 
 from nas.pipeline import run_job
-from nas.schemas import JobSpec
-from nas.settings import Settings
-from nas.store import Database, crud
+from nas.store import crud
 from predictors import LatencyStats
 from predictors.measure import is_quantized
 from supernets import Arch, make_space
 from supernets.bits import size_bytes
+from tests.nas.conftest import make_job_db
 from tests.nas.test_pipeline import SPEC, LocalMeasurer
 
 
@@ -44,20 +43,8 @@ def test_job_searches_bits_and_fronts_size_bytes(tmp_path: Path, fashion_mnist_d
         ],
         "search": {"algorithm": "nsga2", "measure_budget": 6, "rounds": 1, "population": 8, "generations": 1},
     }
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'nas.db'}",
-        artifact_root=str(tmp_path / "art"),
-        data_dir=fashion_mnist_dir,
-        scheduler="none",
-    )
-    db = Database(settings.database_url)
-    db.upgrade()
-    with db.session() as s:
-        user = crud.create_user(s, name="u")
-        job = crud.create_job(
-            s, owner_id=user.id, name="q", spec=JobSpec.model_validate(spec).model_dump(mode="json")
-        )
-        job_id = job.id
+    jobs = make_job_db(tmp_path, fashion_mnist_dir)
+    settings, db, job_id = jobs.settings, jobs.db, jobs.create_job(spec, name="q")
     measurer = IntegerCheckingMeasurer()
     assert run_job(job_id, settings=settings, measure_latency=measurer) == "succeeded"
     space = make_space(space_spec, in_channels=1, num_classes=10, image_size=28)

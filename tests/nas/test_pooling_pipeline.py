@@ -13,11 +13,12 @@ import torch
 from nas.artifacts import ArtifactStore
 from nas.assignment import latest_assignment
 from nas.pipeline import run_job
-from nas.schemas import JobSpec, JobStatus
+from nas.schemas import JobStatus
 from nas.settings import Settings
 from nas.store import Database, crud
 from nas.store.models import utcnow
 from supernets import Arch, make_space
+from tests.nas.conftest import make_job_db
 from tests.nas.test_pipeline import SPEC, Crash, LocalMeasurer
 
 POOL_SPEC = copy.deepcopy(SPEC) | {
@@ -35,19 +36,8 @@ POOL_SPEC = copy.deepcopy(SPEC) | {
 
 @pytest.fixture()
 def job(tmp_path: Path, fashion_mnist_dir: Path) -> tuple[Settings, Database, str]:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'nas.db'}",
-        artifact_root=str(tmp_path / "art"),
-        data_dir=fashion_mnist_dir,
-        scheduler="none",
-    )
-    db = Database(settings.database_url)
-    db.upgrade()
-    with db.session() as s:
-        user = crud.create_user(s, name="u")
-        spec = JobSpec.model_validate(POOL_SPEC).model_dump(mode="json")
-        job_id = crud.create_job(s, owner_id=user.id, name="p", spec=spec).id
-    return settings, db, job_id
+    jobs = make_job_db(tmp_path, fashion_mnist_dir)
+    return jobs.settings, jobs.db, jobs.create_job(POOL_SPEC, name="p")
 
 
 def test_mixture_job_measures_every_config_and_resumes(job: tuple[Settings, Database, str]) -> None:
