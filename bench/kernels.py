@@ -387,9 +387,5 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
     )
 
 
-def main() -> None:
-    run_from_command_line(run, description=__doc__)
-
-
 if __name__ == "__main__":
-    main()
+    run_from_command_line(run, description=__doc__)

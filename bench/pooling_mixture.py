@@ -383,9 +383,5 @@ def report(config: dict[str, Any], results: dict[str, Any], *, out_dir: Path) ->
     )
 
 
-def main() -> None:
-    run_from_command_line(run, description=__doc__)
-
-
 if __name__ == "__main__":
-    main()
+    run_from_command_line(run, description=__doc__)

@@ -14,7 +14,6 @@ On ``ofa-mbv3`` over Fashion-MNIST and the ``cpu-fp32`` profile, in one run:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.common import write_report
+from bench.common import run_from_command_line, write_report
 from nas.data import DatasetSplits, load_dataset
 from predictors import (
     FlopsLatencyPredictor,
@@ -429,14 +428,5 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "reports")
-    args = parser.parse_args()
-    report = run(quick=args.quick, out_dir=args.out_dir)
-    print(json.dumps(report["targets"], indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    run_from_command_line(run, description=__doc__)

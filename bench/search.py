@@ -24,8 +24,6 @@ against Optuna's NSGA-II with ask/tell batches.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +33,8 @@ import numpy as np
 import optuna
 import torch
 
-from bench.common import write_report
+from bench.common import run_from_command_line, write_report
+from bench.predictors import SPACE as PREDICTORS_SPACE
 from bench.predictors import _trained_supernet
 from nas.data import load_dataset
 from nas.pareto import Objective, hypervolume
@@ -80,14 +79,7 @@ def _config(quick: bool) -> dict[str, Any]:
             "optuna_speed_trials": 500,
         }
     return {
-        "space": {
-            "family": "ofa-mbv3",
-            "kernel_sizes": [3, 5, 7],
-            "expand_ratios": [3, 4, 6],
-            "depths": [2, 3, 4],
-            "width_mults": [0.75, 1.0],
-            "resolutions": [20, 24, 28],
-        },
+        "space": dict(PREDICTORS_SPACE),  # the space of the supernet `nas bench predictors` caches
         "train_images": 6000,
         "epochs": 8,  # the supernet `nas bench predictors` trains and caches
         "val_images": 2000,
@@ -360,14 +352,5 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else NAME)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "reports")
-    args = parser.parse_args()
-    report = run(quick=args.quick, out_dir=args.out_dir)
-    print(json.dumps(report["targets"], indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    run_from_command_line(run, description=__doc__)

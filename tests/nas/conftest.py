@@ -22,6 +22,16 @@ from nas.store.models import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The small OFA-MobileNetV3 space the pipeline and export tests search and build (64 x 2 subnets).
+SMALL_SPACE: dict[str, Any] = {
+    "family": "ofa-mbv3",
+    "kernel_sizes": [3, 5],
+    "expand_ratios": [3, 4],
+    "depths": [1, 2],
+    "width_mults": [0.75, 1.0],
+    "resolutions": [20, 28],
+}
+
 # A worker process running one job with the real pipeline and the real measurement protocol. With a
 # kill condition it SIGKILLs itself the moment the condition holds in the database (a thread polls
 # it every 20 ms: precise timing of a real SIGKILL, without touching the pipeline's code).

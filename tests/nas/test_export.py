@@ -12,15 +12,9 @@ import torch
 from kernels.fuse import reparameterize_model
 from nas.export import build_bundle
 from supernets import make_space, recalibrate_bn
+from tests.nas.conftest import SMALL_SPACE
 
-SPACE = {
-    "family": "ofa-mbv3",
-    "kernel_sizes": [3, 5],
-    "expand_ratios": [3, 4],
-    "depths": [1, 2],
-    "width_mults": [0.75, 1.0],
-    "resolutions": [20, 28],
-}
+SPACE = SMALL_SPACE
 
 
 def test_bundle_runs_without_the_project_and_agrees_across_runtimes() -> None:

@@ -23,19 +23,12 @@ from nas.store import Database, crud
 from nas.store.models import Measurement, utcnow
 from predictors import LatencyStats, get_profile, measure_latency
 from supernets import make_space
-from tests.nas.conftest import make_job_db
+from tests.nas.conftest import SMALL_SPACE, make_job_db
 
 SPEC = {
     "name": "pipeline-test",
     "dataset": {"kind": "builtin", "name": "fashion-mnist", "limit": 200},
-    "search_space": {
-        "family": "ofa-mbv3",
-        "kernel_sizes": [3, 5],
-        "expand_ratios": [3, 4],
-        "depths": [1, 2],
-        "width_mults": [0.75, 1.0],
-        "resolutions": [20, 28],
-    },
+    "search_space": SMALL_SPACE,
     "training": {
         "schedule": "sandwich",
         "epochs": 2,

@@ -25,20 +25,14 @@ from nas.search.refine import Measure
 from predictors.accuracy import XGBAccuracyPredictor
 from supernets import Arch, make_space
 from supernets.space import SearchSpace
+from tests.nas.conftest import SMALL_SPACE
 
 OBJECTIVES = [Objective(metric="macs", goal="max"), Objective(metric="params", goal="min")]
 
 
 @pytest.fixture(scope="module")
 def space() -> SearchSpace:
-    config = {
-        "family": "ofa-mbv3",
-        "kernel_sizes": [3, 5],
-        "expand_ratios": [3, 6],
-        "depths": [1, 2],
-        "width_mults": [0.75, 1.0],
-        "resolutions": [20, 28],
-    }
+    config = {**SMALL_SPACE, "expand_ratios": [3, 6]}
     return make_space(config, in_channels=1, num_classes=10, image_size=28)
 
 
