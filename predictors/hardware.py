@@ -123,7 +123,8 @@ def environment(profile: HardwareProfile | None = None) -> dict[str, Any]:
     """What a measurement ran on, as the benchmarks record it in their reports.
 
     The store does not keep it: a ``Measurement`` row's ``env`` holds only its search-space
-    key and the protocol's extra stats (``env.stats``: raw median, reference time, slowdown).
+    key, the node that timed it (``env.node``, when a worker did) and the protocol's extra
+    stats (``env.stats``: raw median, reference time, slowdown).
     """
     on_cuda = profile is not None and profile.device == "cuda" and torch.cuda.is_available()
     env: dict[str, Any] = {

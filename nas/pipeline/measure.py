@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import select
 
 from nas.pipeline.evaluate import measure_subnets
 from nas.pipeline.objectives import job_front, reference_for, save_front
 from nas.pipeline.state import JobState
-from nas.store.models import ParetoFront as FrontRow
+from nas.store import crud
 from supernets import Arch, ProductSpace
 
 STAGE = "measure"
@@ -46,10 +45,10 @@ def initial_sample(state: JobState) -> list[Arch]:
 def stored_reference(state: JobState) -> list[float] | None:
     """The reference point of the round-0 front an earlier attempt stored, if any."""
     with state.ctx.db.read() as s:
-        row = s.scalar(
-            select(FrontRow).where(FrontRow.job_id == state.ctx.job_id, FrontRow.round == 0).limit(1)
-        )
-        return list(row.reference_point) if row is not None and row.reference_point is not None else None
+        for front in crud.front_history(s, job_id=state.ctx.job_id):
+            if front.round == 0 and front.reference_point is not None:
+                return list(front.reference_point)
+    return None
 
 
 def run_measure(state: JobState) -> None:

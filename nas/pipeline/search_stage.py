@@ -30,7 +30,6 @@ from nas.search import (
 )
 from nas.store import crud
 from nas.store.models import JobEvent
-from nas.store.models import ParetoFront as FrontRow
 from supernets import Arch
 
 STAGE = "search"
@@ -41,13 +40,8 @@ CHOSEN = "candidates"  # the event that records a round's choice before it is me
 def rounds_done(state: JobState) -> int:
     """Search rounds an earlier attempt completed (each stored its front)."""
     with state.ctx.db.read() as s:
-        last = s.scalar(
-            select(FrontRow.round)
-            .where(FrontRow.job_id == state.ctx.job_id, FrontRow.final.is_(False))
-            .order_by(FrontRow.round.desc())
-            .limit(1)
-        )
-    return last or 0
+        fronts = crud.front_history(s, job_id=state.ctx.job_id)
+        return max((f.round for f in fronts if not f.final), default=0)
 
 
 def store_choice(state: JobState, round_no: int, chosen: list[Candidate]) -> None:
