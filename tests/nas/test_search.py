@@ -98,6 +98,24 @@ def test_refine_spends_the_budget_and_never_measures_twice(space: SearchSpace) -
     assert len(rows) == 12 and all(set(r["predicted"]) == {"macs", "params"} for r in rows)
 
 
+def test_a_resumed_round_measures_its_stored_choice_and_keeps_the_round_numbers(space: SearchSpace) -> None:
+    chosen: dict[int, list[Candidate]] = {}
+    full_measure = CountingMeasure(space)
+    full = _run(space, full_measure, on_chosen=lambda r, c: chosen.setdefault(r, list(c)))
+    # Each round's choice is handed out before it is measured, and it is what is measured.
+    assert full_measure.calls == [[c.arch.arch_hash for c in chosen[r]] for r in (1, 2, 3)]
+    # A resume in round 2: round 1's measurements are part of the initial points; round 2 measures
+    # the stored choice (no new search), round 3 searches with round 3's seed: the same run.
+    before = _initial(space, 8, seed=1) + [(p.arch, p.values) for p in full.points if p.round == 1]
+    measure = CountingMeasure(space)
+    resumed = _run(
+        space, measure, initial=before, first_round=2, chosen_before=chosen[2], reference=full.reference
+    )
+    assert measure.calls == full_measure.calls[1:]
+    assert [p.arch.arch_hash for p in resumed.points] == [p.arch.arch_hash for p in full.points]
+    assert resumed.history[-1] == pytest.approx(full.history[-1])
+
+
 def test_refine_improves_hypervolume_deterministically(space: SearchSpace) -> None:
     first = _run(space, CountingMeasure(space))
     second = _run(space, CountingMeasure(space))
