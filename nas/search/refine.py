@@ -168,7 +168,6 @@ def refine_search(
     learn = refit or fit_each
     seen = len(points) if fitted else -1  # how many points the predictors learned from
     storage = open_storage(storage_url)
-    rng = np.random.default_rng(seed)
     for r in range(first_round, rounds + 1):
         started = time.perf_counter()
         # The rest of the budget split over the rounds left: what a round could not spend carries over.
@@ -192,7 +191,8 @@ def refine_search(
             else:
                 candidates, evaluations = evolve_on_predictors(
                     space=space, objectives=objectives, constraints=constraints, predictors=predictors,
-                    population=population, generations=generations, rng=rng, seeds=archs,
+                    population=population, generations=generations, seeds=archs,
+                    rng=np.random.default_rng([seed, r]),  # per round: a resumed round draws the same
                 )  # fmt: skip
             measured_hashes = {p.arch.arch_hash for p in points}
             fresh = [c for c in candidates if c.arch.arch_hash not in measured_hashes]

@@ -98,10 +98,13 @@ def test_refine_spends_the_budget_and_never_measures_twice(space: SearchSpace) -
     assert len(rows) == 12 and all(set(r["predicted"]) == {"macs", "params"} for r in rows)
 
 
-def test_a_resumed_round_measures_its_stored_choice_and_keeps_the_round_numbers(space: SearchSpace) -> None:
+@pytest.mark.parametrize("engine", ["optuna", "vectorised"])
+def test_a_resumed_round_measures_its_stored_choice_and_keeps_the_round_numbers(
+    space: SearchSpace, engine: str
+) -> None:
     chosen: dict[int, list[Candidate]] = {}
     full_measure = CountingMeasure(space)
-    full = _run(space, full_measure, on_chosen=lambda r, c: chosen.setdefault(r, list(c)))
+    full = _run(space, full_measure, engine=engine, on_chosen=lambda r, c: chosen.setdefault(r, list(c)))
     # Each round's choice is handed out before it is measured, and it is what is measured.
     assert full_measure.calls == [[c.arch.arch_hash for c in chosen[r]] for r in (1, 2, 3)]
     # A resume in round 2: round 1's measurements are part of the initial points; round 2 measures
@@ -109,7 +112,13 @@ def test_a_resumed_round_measures_its_stored_choice_and_keeps_the_round_numbers(
     before = _initial(space, 8, seed=1) + [(p.arch, p.values) for p in full.points if p.round == 1]
     measure = CountingMeasure(space)
     resumed = _run(
-        space, measure, initial=before, first_round=2, chosen_before=chosen[2], reference=full.reference
+        space,
+        measure,
+        engine=engine,
+        initial=before,
+        first_round=2,
+        chosen_before=chosen[2],
+        reference=full.reference,
     )
     assert measure.calls == full_measure.calls[1:]
     assert [p.arch.arch_hash for p in resumed.points] == [p.arch.arch_hash for p in full.points]
