@@ -204,3 +204,21 @@ def test_phase_one_draws_newly_free_dimensions_from_their_two_largest_options(
             expands[name] |= {b.expand_ratio for s in trainer._sample(table[name]).stages for b in s.blocks}
     assert depths == {"depth-1": {3, 4}, "depth-2": {2, 3, 4}}  # OFA: {3, 4} then {2, 3, 4}
     assert expands == {"expand-1": {4, 6}, "expand-2": {3, 4, 6}}  # OFA: {4, 6} then {3, 4, 6}
+
+
+@pytest.mark.parametrize("schedule", ["progressive-shrinking", "sandwich", "deps", "standalone"])
+def test_benchmark_pass_plan_matches_the_counter(
+    schedule: str, tiny_space: OfaMbv3Space, fmnist: Data
+) -> None:
+    from bench.supernet_schedules import _config, planned_passes
+
+    settings = {"batch_size": 64, "lr": 0.1}
+    config = _config(schedule, 3, settings)
+    torch.manual_seed(0)
+    net = tiny_space.build_supernet(mean=MEAN, std=STD)
+    trainer = make_trainer(
+        schedule, supernet=net, space=tiny_space, config=config, seed=0, arch=tiny_space.smallest()
+    )
+    for _ in range(3):
+        trainer.train_epoch(fmnist[0][:192], fmnist[1][:192])
+    assert trainer.passes == planned_passes(schedule, config, 3) >= 9
