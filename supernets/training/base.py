@@ -77,6 +77,7 @@ class Trainer(ABC):
         self._epoch = 0
         self._step = 0
         self._steps_per_epoch = 0
+        self._passes = 0  # subnet forwards in training mode (each is followed by a backward)
 
     # -- what a schedule provides ------------------------------------------------------------------
 
@@ -121,6 +122,11 @@ class Trainer(ABC):
     @property
     def global_step(self) -> int:
         return self._step
+
+    @property
+    def passes(self) -> int:
+        """Subnet forward-backward passes so far: the compute unit schedules are compared at."""
+        return self._passes
 
     def train_epoch(
         self,
@@ -179,6 +185,8 @@ class Trainer(ABC):
 
     def forward(self, arch: Arch, x: torch.Tensor) -> torch.Tensor:
         self.supernet.set_active(arch)
+        if self.supernet.training:
+            self._passes += 1
         return self.supernet(x)
 
     def reset_optimizer_state(self) -> None:
@@ -192,6 +200,7 @@ class Trainer(ABC):
             "optimizer": self.optimizer.state_dict(),
             "scheduler": {"step": self._step, "steps_per_epoch": self._steps_per_epoch},
             "epoch": self._epoch,
+            "passes": self._passes,
             "rng": {"numpy": self.rng.bit_generator.state, "torch": self.torch_gen.get_state()},
             "extra": self.extra_state(),
         }
@@ -208,5 +217,6 @@ class Trainer(ABC):
         self._step = int(state["scheduler"]["step"])
         self._steps_per_epoch = int(state["scheduler"]["steps_per_epoch"])
         self._epoch = int(state["epoch"])
+        self._passes = int(state.get("passes", 0))  # checkpoints before the counter: 0
         self.rng.bit_generator.state = state["rng"]["numpy"]
         self.torch_gen.set_state(state["rng"]["torch"])
