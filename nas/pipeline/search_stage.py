@@ -16,6 +16,7 @@ from nas.pipeline.objectives import (
 from nas.pipeline.predict import fit_predictors, score_predictions
 from nas.pipeline.state import JobState
 from nas.search import ExactCostPredictor, MeasuredPoint, PredictorLike, RoundResult, refine_search
+from nas.search.study import attempt_prefix
 from nas.store import crud
 from nas.store.models import ParetoFront as FrontRow
 from supernets import Arch
@@ -112,7 +113,7 @@ def run_search(state: JobState) -> None:
         engine=spec.search.engine,
         seed=spec.seed,
         storage_url=ctx.settings.database_url,
-        study_prefix=f"job-{ctx.job_id}",
+        study_prefix=attempt_prefix(f"job-{ctx.job_id}", ctx.attempt),  # fenced: see nas/search/study.py
         reference=reference,
         fitted=True,
         refit=refit,
