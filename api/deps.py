@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -40,14 +41,28 @@ async def get_artifact_store(request: Request) -> ArtifactStore:
     return store
 
 
-def get_session(request: Request, db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
-    """One session per request: read-only for GET and HEAD, otherwise committed before the response."""
+async def get_session(
+    request: Request, db: Annotated[Database, Depends(get_database)]
+) -> AsyncIterator[Session]:
+    """One session per request: read-only for GET and HEAD, otherwise committed before the response.
+
+    ``async``, so a GET takes no threadpool hop to open or close its session: a read session
+    touches the database only at its first query (in the route, on a threadpool thread), and its
+    close ends a read-only transaction, which waits for no lock. A write session's commit can
+    wait for the write lock, so it runs in the threadpool.
+    """
     if request.method in ("GET", "HEAD"):
         with db.read() as s:
             yield s
         return
-    with db.session() as s:
+    cm = db.session()
+    s = await run_in_threadpool(cm.__enter__)
+    try:
         yield s
+    except BaseException as exc:
+        await run_in_threadpool(cm.__exit__, type(exc), exc, exc.__traceback__)
+        raise
+    await run_in_threadpool(cm.__exit__, None, None, None)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from fastapi.responses import Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from nas.schemas import (
@@ -16,6 +19,21 @@ from nas.schemas import (
     SubnetPublic,
 )
 from nas.store import Artifact, Job, JobEvent, Measurement, Subnet, crud
+
+
+def json_response(value: BaseModel | Sequence[BaseModel]) -> Response:
+    """``value`` (public models, validated when built) serialized here, in the route's own thread.
+
+    A sync route returning a model has FastAPI validate it against the route's ``response_model``
+    once more, in one more threadpool hop, which under load is event-loop time spent on every
+    request; a ``Response`` is sent as it is. The route keeps its ``response_model`` for the schema.
+    Non-finite floats are written as null, as FastAPI's own encoding does.
+    """
+    if isinstance(value, BaseModel):
+        body = value.model_dump_json().encode()
+    else:
+        body = b"[" + b",".join(v.model_dump_json().encode() for v in value) + b"]"
+    return Response(content=body, media_type="application/json")
 
 
 def job_public(job: Job) -> JobPublic:

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
         description="niceness of the process training a job: on a machine it shares with the API "
         "(the embedded form) requests are served first, and training takes the idle CPU",
     )
+    telemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry (spans, metrics, logs) for the global providers",
+    )
 
     # Leases and retries: every job runs exactly once, and survives crashed workers and lost databases.
     lease_s: float = Field(

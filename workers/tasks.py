@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,9 @@ import torch
 from torch import nn
 
 from nas.pipeline import run_job
+from nas.pipeline.runner import worker_identity
 from nas.settings import Settings
+from nas.store import Database, crud
 from predictors.hardware import get_profile, node_fingerprint, resource_name
 from predictors.measure import LatencyStats, measure_latency
 from workers.resources import MEASURE
@@ -61,10 +65,54 @@ def measurement_resources(profile_name: str) -> dict[str, float]:
     )
 
 
+class LeaseHeartbeat:
+    """Renews the lease of the job a worker runs as ``owner``, while it waits on something else.
+
+    The pipeline renews its lease at every write and cancel poll; a wait for a latency measurement
+    on another node (queued behind other jobs' measurements, or slow) has neither, so the waiter
+    beats every ``interval_s`` (a quarter of the lease). Raises ``LeaseLostError`` once another
+    attempt holds the job.
+    """
+
+    def __init__(self, settings: Settings, *, job_id: str, owner: str) -> None:
+        self.job_id, self.owner, self.lease_s = job_id, owner, settings.lease_s
+        self.interval_s = settings.lease_s / 4
+        self._db = Database(settings.database_url)
+
+    def __call__(self) -> None:
+        with self._db.session() as s:
+            crud.renew_owned_lease(s, job_id=self.job_id, owner=self.owner, lease_s=self.lease_s)
+
+    def close(self) -> None:
+        self._db.dispose()
+
+
+def _wait_beating(
+    refs: list[ray.ObjectRef], heartbeat: Callable[[], None] | None, every_s: float
+) -> list[Any]:
+    """``ray.get(refs)``, calling ``heartbeat`` every ``every_s`` until all are done; if it raises
+    (the lease is lost), the measurements still pending are cancelled and the error goes up."""
+    pending = list(refs)
+    while heartbeat is not None and pending:
+        _, pending = ray.wait(pending, num_returns=len(pending), timeout=every_s)
+        if pending:
+            try:
+                heartbeat()
+            except BaseException:
+                for ref in pending:
+                    ray.cancel(ref)
+                raise
+    return list(ray.get(refs))
+
+
 def ray_latency_measurer(
-    items: list[tuple[nn.Module, tuple[int, ...]]], profile_name: str
+    items: list[tuple[nn.Module, tuple[int, ...]]],
+    profile_name: str,
+    *,
+    heartbeat: LeaseHeartbeat | None = None,
 ) -> list[LatencyStats]:
-    """Measure models on nodes advertising ``hw:<profile>``, one at a time per node."""
+    """Measure models on nodes advertising ``hw:<profile>``, one at a time per node; while waiting,
+    ``heartbeat`` keeps the job's lease alive."""
     resources = measurement_resources(profile_name)
     refs = []
     for model, shape in items:
@@ -73,7 +121,8 @@ def ray_latency_measurer(
         refs.append(
             measure_latency_task.options(resources=resources).remote(buf.getvalue(), shape, profile_name)
         )
-    return [LatencyStats.from_dict(d) for d in ray.get(refs)]
+    every_s = heartbeat.interval_s if heartbeat is not None else 0.0
+    return [LatencyStats.from_dict(d) for d in _wait_beating(refs, heartbeat, every_s)]
 
 
 def check_reachable(settings: Settings) -> None:
@@ -114,4 +163,10 @@ def run_job_task(job_id: str, settings_data: dict[str, Any]) -> str:
     lower_priority(settings.train_nice)
     threads = settings.train_threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
-    return run_job(job_id, settings=settings, measure_latency=ray_latency_measurer)
+    owner = worker_identity()
+    heartbeat = LeaseHeartbeat(settings, job_id=job_id, owner=owner)
+    try:
+        measurer = functools.partial(ray_latency_measurer, heartbeat=heartbeat)
+        return run_job(job_id, settings=settings, measure_latency=measurer, owner=owner)
+    finally:
+        heartbeat.close()

@@ -6,12 +6,12 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentUser, DatabaseDep, SchedulerDep, SessionDep, SettingsDep
 from api.params import MAX_ID, MAX_OFFSET, JobId
-from api.public import event_public, job_public
+from api.public import event_public, job_public, json_response
 from api.sse import stream_events
 from api.validation import check_family, check_submission
 from nas.schemas import EventPublic, JobList, JobPublic, JobSpec, JobStatus
@@ -59,16 +59,15 @@ def list_jobs(
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> JobList:
+) -> Response:
     rows = crud.list_jobs(s, owner_id=user.id, status=status_, limit=limit, offset=offset)
-    return JobList(
-        items=[job_public(j) for j in rows], count=crud.count_jobs(s, owner_id=user.id, status=status_)
-    )
+    count = crud.count_jobs(s, owner_id=user.id, status=status_)
+    return json_response(JobList(items=[job_public(j) for j in rows], count=count))
 
 
 @router.get("/{job_id}", response_model=JobPublic)
-def get_job(job_id: JobId, s: SessionDep, user: CurrentUser) -> JobPublic:
-    return job_public(owned_job(s, job_id, user.id))
+def get_job(job_id: JobId, s: SessionDep, user: CurrentUser) -> Response:
+    return json_response(job_public(owned_job(s, job_id, user.id)))
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic)
@@ -98,12 +97,13 @@ def job_events(
     after: Annotated[int, Query(ge=0, le=MAX_ID, description="only events with a larger id")] = 0,
     accept: Annotated[str | None, Header(max_length=1000)] = None,
     last_event_id: Annotated[int | None, Header(ge=0, le=MAX_ID)] = None,
-) -> list[EventPublic] | StreamingResponse:
+) -> Response:
     """The job's events: a server-sent event stream until the job ends, or a JSON list."""
     with db.read() as s:
         owned_job(s, job_id, user.id)
         if accept is not None and "application/json" in accept and "text/event-stream" not in accept:
-            return [event_public(e) for e in crud.list_events(s, job_id=job_id, after_id=after)]
+            events = crud.list_events(s, job_id=job_id, after_id=after)
+            return json_response([event_public(e) for e in events])
     start = max(after, last_event_id or 0)
     poll_s = float(getattr(request.app.state, "sse_poll_s", 0.5))
     return StreamingResponse(

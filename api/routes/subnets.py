@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import Response
 
 from api.deps import ArtifactStoreDep, CurrentUser, DatabaseDep, SessionDep, SettingsDep
 from api.params import JobId, SubnetId
-from api.public import artifact_public, pareto_public, subnets_public
+from api.public import artifact_public, json_response, pareto_public, subnets_public
 from api.routes.jobs import owned_job
 from nas.assignment import latest_assignment
 from nas.schemas import ArtifactPublic, ParetoPublic, SubnetPublic
@@ -18,9 +19,9 @@ router = APIRouter(prefix="/jobs/{job_id}", tags=["subnets"])
 
 
 @router.get("/subnets", response_model=list[SubnetPublic])
-def list_subnets(job_id: JobId, s: SessionDep, user: CurrentUser) -> list[SubnetPublic]:
+def list_subnets(job_id: JobId, s: SessionDep, user: CurrentUser) -> Response:
     """Every subnet the job measured, with its latency per hardware profile."""
-    return subnets_public(s, job=owned_job(s, job_id, user.id))
+    return json_response(subnets_public(s, job=owned_job(s, job_id, user.id)))
 
 
 @router.get("/pareto", response_model=ParetoPublic)
@@ -32,7 +33,7 @@ def get_pareto(
         str | None,
         Query(max_length=64, description="a target named in the job spec; omitted: the job's own front"),
     ] = None,
-) -> ParetoPublic:
+) -> Response:
     """The latest Pareto front (the verified one once the job finished) and its hypervolume history."""
     job = owned_job(s, job_id, user.id)
     if target is not None:
@@ -46,7 +47,7 @@ def get_pareto(
     if front is None:
         what = f"target {target!r} of job {job_id}" if target else f"job {job_id}"
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{what} has no Pareto front yet")
-    return front
+    return json_response(front)
 
 
 @router.get("/assignment")

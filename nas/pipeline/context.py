@@ -33,6 +33,7 @@ class JobContext:
     db: Database
     store: ArtifactStore
     measure_latency: LatencyMeasurer
+    attempt: int = 0  # the lease's attempt this run holds (names its Optuna studies)
     cancel_poll_s: float = 1.0
     progress_every_s: float = 1.0
     _last_poll: float = field(default=0.0, repr=False)

@@ -149,8 +149,9 @@ def _run_stages(
 ) -> str:
     store = ArtifactStore(settings.artifact_root)
     ctx = JobContext(
-        job_id=job_id, spec=spec, settings=settings, db=db, store=store, measure_latency=measure_latency
-    )
+        job_id=job_id, spec=spec, settings=settings, db=db, store=store, measure_latency=measure_latency,
+        attempt=lease.attempt,
+    )  # fmt: skip
     state = JobState(ctx)
     status, error = JobStatus.succeeded, None
     try:

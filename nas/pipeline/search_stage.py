@@ -28,6 +28,7 @@ from nas.search import (
     RoundResult,
     refine_search,
 )
+from nas.search.study import attempt_prefix
 from nas.store import crud
 from nas.store.models import JobEvent
 from supernets import Arch
@@ -154,7 +155,7 @@ def run_search(state: JobState) -> None:
         engine=spec.search.engine,
         seed=spec.seed,
         storage_url=ctx.settings.database_url,
-        study_prefix=f"job-{ctx.job_id}",
+        study_prefix=attempt_prefix(f"job-{ctx.job_id}", ctx.attempt),  # fenced: see nas/search/study.py
         reference=reference,
         fitted=True,
         refit=refit,

@@ -4,6 +4,11 @@ The study runs in memory; its elite population (the best ``population`` distinct
 not yet measured architectures in NSGA-II order) is then stored under the round's
 study name. Storing every trial would cost more than the search: Optuna's RDB
 storage writes each parameter of each trial as its own row.
+
+Fencing: a job's studies are named per attempt (``attempt_prefix``: ``job-ID@attempt2-round3``), so
+a stale run, whose lease another attempt took over, writes and deletes only its own attempt's
+studies, never those of the attempt that now runs the job. A finished study of an earlier attempt
+of the same round is reused read-only (a resumed job searches that round as the killed one did).
 """
 
 from __future__ import annotations
@@ -21,6 +26,22 @@ ALGORITHMS = ("nsga2", "tpe", "random")
 PREDICTED_ATTR = "predicted"
 TRIALS_RUN_ATTR = "trials_run"
 SQLITE_BUSY_TIMEOUT_S = 30.0
+ATTEMPT_MARK = "@attempt"
+
+
+def attempt_prefix(prefix: str, attempt: int) -> str:
+    """The study-name prefix of one attempt of a job: its studies are its own (see the module doc)."""
+    return f"{prefix}{ATTEMPT_MARK}{attempt}"
+
+
+def _same_round_earlier(name: str, names: Collection[str]) -> list[str]:
+    """Studies of the same round under earlier attempts of ``name``'s (newest first), or []."""
+    base, mark, tail = name.partition(ATTEMPT_MARK)
+    attempt, dash, rest = tail.partition("-")
+    if not mark or not attempt.isdigit() or not dash:
+        return []
+    earlier = (f"{base}{ATTEMPT_MARK}{k}-{rest}" for k in range(int(attempt) - 1, 0, -1))
+    return [n for n in earlier if n in names]
 
 
 def make_sampler(algorithm: str, *, population: int, seed: int) -> optuna.samplers.BaseSampler:
@@ -59,13 +80,19 @@ def _completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def _stored_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study | None:
-    """The stored study of a finished search; a study left unfinished by a crash is deleted."""
-    if name not in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
-        return None
-    study = optuna.load_study(study_name=name, storage=storage)
-    if TRIALS_RUN_ATTR in study.user_attrs:
-        return study
-    optuna.delete_study(study_name=name, storage=storage)
+    """The stored study of a finished search: ``name``'s own, else an earlier attempt's of the same
+    round (read only). A study of ``name`` left unfinished by a crash is deleted; another attempt's
+    never is."""
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    if name in names:
+        study = optuna.load_study(study_name=name, storage=storage)
+        if TRIALS_RUN_ATTR in study.user_attrs:
+            return study
+        optuna.delete_study(study_name=name, storage=storage)
+    for other in _same_round_earlier(name, names):
+        study = optuna.load_study(study_name=other, storage=storage)
+        if TRIALS_RUN_ATTR in study.user_attrs:
+            return study
     return None
 
 

@@ -98,6 +98,29 @@ def renew_lease(s: Session, lease: Lease, *, lease_s: float, now: datetime | Non
         )
 
 
+def renew_owned_lease(
+    s: Session, *, job_id: str, owner: str, lease_s: float, now: datetime | None = None
+) -> None:
+    """Extend the lease of the running attempt that ``owner`` holds; raises ``LeaseLostError``.
+
+    The heartbeat of a worker waiting outside the pipeline's own polls (a latency measurement on
+    another node). An owner name is unique to one worker's run (``worker_identity``), so the owner
+    names the attempt: once the job is requeued or claimed by another worker, nothing matches.
+    """
+    now = now or utcnow()
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.running)
+        .values(lease_expires_at=now + timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False)
+    )
+    if _rows(s, stmt) != 1:
+        raise LeaseLostError(
+            f"job {job_id}: worker {owner} lost its lease (requeued or taken over); "
+            "this worker stops and writes nothing more"
+        )
+
+
 def release_to_queue(s: Session, lease: Lease, *, reason: str) -> bool:
     """Give the job back (queued, no lease) for a later attempt; False if the lease was already lost."""
     stmt = (

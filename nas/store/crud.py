@@ -51,6 +51,7 @@ from nas.store._leases import (
     reap_expired,
     release_to_queue,
     renew_lease,
+    renew_owned_lease,
     runnable_job_ids,
 )
 from nas.store._measured import (
@@ -108,6 +109,7 @@ __all__ = [
     "reap_expired",
     "release_to_queue",
     "renew_lease",
+    "renew_owned_lease",
     "request_cancel",
     "revoke_token",
     "runnable_job_ids",

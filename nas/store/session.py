@@ -18,6 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Connections kept open per engine. Beyond them the pool opens more on demand and never makes a
+# caller wait (``max_overflow=-1``): the API's threadpool (40 threads) bounds how many are in use.
+# A bounded pool deadlocks the API under load: a sync route's session dependency holds its
+# connection until FastAPI has validated the response, which is one more threadpool hop, while
+# every threadpool thread can be a request waiting for a connection (see docs/architecture.md).
+POOL_SIZE = 10
 
 
 # Optuna's RDB storage shares the database and uses Alembic's default version table itself.
@@ -80,6 +86,8 @@ class Database:
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if parsed.database not in (None, "", ":memory:"):  # in-memory SQLite keeps its own pool
+            kwargs.update(pool_size=POOL_SIZE, max_overflow=-1)
         if not self.is_sqlite:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)

@@ -18,6 +18,35 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# A small ofa-mbv3 job on Fashion-MNIST timed on cpu-fp32: the end-to-end tests' and `nas bench
+# api-load`'s (which trains it longer) job.
+TINY_SPEC: dict[str, Any] = {
+    "name": "tiny-e2e",
+    "dataset": {"kind": "builtin", "name": "fashion-mnist", "limit": 300},
+    "search_space": {
+        "family": "ofa-mbv3",
+        "kernel_sizes": [3, 5],
+        "expand_ratios": [3, 4],
+        "depths": [1, 2],
+        "width_mults": [0.75, 1.0],
+        "resolutions": [20, 28],
+    },
+    "training": {
+        "schedule": "sandwich",
+        "epochs": 1,
+        "batch_size": 64,
+        "lr": 0.05,
+        "bn_calibration_images": 200,
+    },
+    "hardware": ["cpu-fp32"],
+    "objectives": [
+        {"metric": "accuracy", "goal": "max"},
+        {"metric": "latency_ms", "hardware": "cpu-fp32", "goal": "min"},
+    ],
+    "search": {"algorithm": "nsga2", "measure_budget": 10, "rounds": 1, "population": 8, "generations": 3},
+    "seed": 0,
+}
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -22,8 +22,7 @@ import httpx
 import pytest
 
 from nas.store import Database, crud
-from tests.e2e.server import free_port, kill_group, live_server
-from tests.e2e.test_service import TINY_SPEC, _wait
+from tests.e2e.server import TINY_SPEC, free_port, kill_group, live_server, wait_for_job
 from tests.postgres import postgres_schema_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -84,7 +83,7 @@ def test_api_sigkilled_mid_job_and_restarted_finishes_the_job_once(tmp_path: Pat
         env = first.env
     with live_server(tmp_path, log_name="second.log", **FAST_LEASES) as second:
         client = _client(second.url, token)
-        job = _wait(client, job_id, timeout_s=600)
+        job = wait_for_job(client, job_id, timeout_s=600)
         assert job["status"] == "succeeded", (job, (tmp_path / "second.log").read_text()[-3000:])
     db = Database(env["NAS_DATABASE_URL"])
     try:
@@ -109,7 +108,7 @@ def test_two_api_processes_on_one_postgres_run_each_job_once(tmp_path: Path) -> 
             with live_server(tmp_path, log_name="b.log", **env) as b:
                 other = _client(b.url, token)
                 for job_id in jobs:
-                    job = _wait(other, job_id, timeout_s=900)
+                    job = wait_for_job(other, job_id, timeout_s=900)
                     assert job["status"] == "succeeded", (job, (tmp_path / "b.log").read_text()[-3000:])
         db = Database(url)
         try:
@@ -192,7 +191,7 @@ def test_postgres_restarting_mid_job_is_survived(tmp_path: Path, private_postgre
         private_postgres.ctl("-m", "fast", "-w", "stop")  # every connection is cut
         time.sleep(3)
         private_postgres.ctl("-w", "start")
-        job = _wait(client, job_id, timeout_s=600)
+        job = wait_for_job(client, job_id, timeout_s=600)
         assert job["status"] == "succeeded", (job, (tmp_path / "server.log").read_text()[-3000:])
         assert client.get("/v1/healthz").status_code == 200
     db = Database(private_postgres.url)

@@ -16,36 +16,10 @@ import pytest
 import torch
 
 from nas.data import load_dataset
-from tests.e2e.server import LiveServer, live_server
+from tests.e2e.server import TINY_SPEC, LiveServer, live_server
 
 pytestmark = pytest.mark.integration
 
-TINY_SPEC = {
-    "name": "tiny-e2e",
-    "dataset": {"kind": "builtin", "name": "fashion-mnist", "limit": 300},
-    "search_space": {
-        "family": "ofa-mbv3",
-        "kernel_sizes": [3, 5],
-        "expand_ratios": [3, 4],
-        "depths": [1, 2],
-        "width_mults": [0.75, 1.0],
-        "resolutions": [20, 28],
-    },
-    "training": {
-        "schedule": "sandwich",
-        "epochs": 1,
-        "batch_size": 64,
-        "lr": 0.05,
-        "bn_calibration_images": 200,
-    },
-    "hardware": ["cpu-fp32"],
-    "objectives": [
-        {"metric": "accuracy", "goal": "max"},
-        {"metric": "latency_ms", "hardware": "cpu-fp32", "goal": "min"},
-    ],
-    "search": {"algorithm": "nsga2", "measure_budget": 10, "rounds": 1, "population": 8, "generations": 3},
-    "seed": 0,
-}
 
 LOAD_AND_SCORE = """
 import sys, json, torch

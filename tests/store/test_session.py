@@ -171,3 +171,19 @@ def test_read_sessions_refuse_writes_and_keep_loaded_rows(db: Database) -> None:
         alice = crud.get_user(s, name="alice")
         assert crud.get_user(s, name="mallory") is None
     assert alice is not None and alice.name == "alice"  # still readable after the block
+
+
+def test_more_sessions_at_once_than_the_pool_keeps_never_wait_for_a_connection(empty_db: Database) -> None:
+    """The pool has no ceiling: a ceiling (it was 5 + 10) let the API's threadpool deadlock under load,
+    every thread waiting for a connection held by a request that waited for a thread."""
+    from contextlib import ExitStack
+
+    from nas.store.session import POOL_SIZE
+
+    empty_db.upgrade()
+    with ExitStack() as stack:
+        sessions = [stack.enter_context(empty_db.read()) for _ in range(POOL_SIZE + 30)]
+        # Each session holds its own connection (an open read transaction) until the block ends.
+        assert [s.execute(text("SELECT 1")).scalar_one() for s in sessions] == [1] * len(sessions)
+        assert empty_db.engine.pool.checkedout() == len(sessions)  # type: ignore[attr-defined]
+    assert empty_db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
