@@ -41,6 +41,8 @@ def test_int8_model_runs_quantized_kernels_and_computes_the_fake_quantized_one()
     fake = reparameterize_model(model.eval())
     quantized = [m for m in int8.modules() if isinstance(m, Int8Conv)]
     assert len(quantized) == 2 * 3  # stage 0: two blocks of expand, depthwise, project; stage 1 float
+    # block inputs are signed (zero point 128), ReLU outputs unsigned (zero point 0)
+    assert {m.act_zero_point for m in quantized} == {0, 128}
     with torch.inference_mode():
         ref, out = fake(x), int8(x)
         nodes = _kinds(torch.jit.script(copy.deepcopy(int8)).inlined_graph)
