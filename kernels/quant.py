@@ -50,7 +50,13 @@ def _scale_grad(x: torch.Tensor, factor: float) -> torch.Tensor:
 def lsq_quantize(
     x: torch.Tensor, scale: torch.Tensor, qmin: int, qmax: int, grad_factor: float
 ) -> torch.Tensor:
-    """Fake-quantize ``x`` with step ``scale`` (LSQ gradients for ``x`` and ``scale``)."""
+    """Fake-quantize ``x`` with step ``scale`` (LSQ gradients for ``x`` and ``scale``).
+
+    Without gradients (evaluation) the same formula runs as three in-place operations on one
+    new tensor: fake-quantized evaluation took three times a float one.
+    """
+    if not torch.is_grad_enabled() or not (x.requires_grad or scale.requires_grad):
+        return torch.div(x, scale).round_().clamp_(qmin, qmax).mul_(scale)
     s = _scale_grad(scale, grad_factor)
     return _round_ste(torch.clamp(x / s, qmin, qmax)) * s
 

@@ -95,3 +95,27 @@ def test_state_dict_from_before_unsigned_ranges_loads_as_signed() -> None:
     assert not fresh.is_unsigned(8) and bool(fresh.initialised[1])
     fresh.load_state_dict(q.state_dict())
     assert fresh.is_unsigned(8)
+
+
+@pytest.mark.parametrize("unsigned", [False, True])
+def test_evaluation_without_gradients_computes_what_training_computes(unsigned: bool) -> None:
+    qmin, qmax = qrange(4, weight=False, unsigned=unsigned)
+    x = torch.randn(4, 8, 6, 6, generator=torch.Generator().manual_seed(3)) * 2
+    scale = torch.tensor(0.3, requires_grad=True)
+    trained = lsq_quantize(x.requires_grad_(True), scale, qmin, qmax, 0.01)
+    with torch.no_grad():
+        evaluated = lsq_quantize(x, scale, qmin, qmax, 0.01)
+    with torch.inference_mode():
+        inferred = lsq_quantize(x.detach(), scale.detach(), qmin, qmax, 0.01)
+    assert trained.requires_grad and not evaluated.requires_grad
+    torch.testing.assert_close(evaluated, trained.detach())
+    torch.testing.assert_close(inferred, trained.detach())
+    assert set(torch.round(inferred / 0.3).flatten().tolist()) <= set(range(qmin, qmax + 1))
+
+
+def test_evaluation_leaves_its_input_unchanged() -> None:
+    x = torch.randn(64)
+    before = x.clone()
+    with torch.no_grad():
+        lsq_quantize(x, torch.tensor(0.5), -8, 7, 0.1)
+    torch.testing.assert_close(x, before, rtol=0, atol=0)
