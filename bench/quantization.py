@@ -66,8 +66,8 @@ def _settings(quick: bool) -> dict[str, Any]:
             "space": space,
         }
     return {
-        # sized for <= 35 min on 2 cores shared with other work (4000 images x 4 epochs: float
-        # subnets at 0.82; the training itself is the cheap part, ~100 measured subnets per seed are not)
+        # sized for <= 35 min on 2 cores shared with other work (4000 images x 4 epochs gave float
+        # subnets at 0.82); ~150 measured subnets per seed cost as much as the training
         "seeds": [0, 1, 2],
         "limit": 10000,
         "epochs": 5,
