@@ -55,6 +55,10 @@ class Int8Conv(nn.Module):
         super().__init__()
         with torch.no_grad():
             w = conv.weight.detach().float().cpu()
+            # a learned weight step may cross zero in training: on the symmetric range
+            # round(w / -s) * -s == round(w / s) * s, so a negative step is its absolute value
+            # (it was clamped to 1e-12 here, and such a model guessed: 0.10 accuracy)
+            weight_step = abs(weight_step)
             bias = conv.bias.detach().float().cpu() if conv.bias is not None else torch.zeros(w.shape[0])
             wq_min, wq_max = qrange(bits, weight=True)
             ints = torch.clamp(torch.round(w / weight_step), wq_min, wq_max)
