@@ -299,7 +299,9 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
             if quick
             else ""
         )
-        + "Accuracy on the validation split after BN recalibration per (arch, bits); stem and head float. "
+        + "Per-architecture accuracies (the targets' rows) on the first eval_images of the test split, "
+        "front accuracies (what the search selected on) on the validation split; both after BN "
+        "recalibration per (arch, bits); stem and head float. "
         "Sizes are weights at their bit-widths (supernets.bits.size_bytes). Fronts: NSGA-II "
         f"({s['population']} x {s['generations']} trials) measured for real; size gain = median over "
         "the reference front's points of its size over the smallest joint-front model within 0.5 points. "
