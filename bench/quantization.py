@@ -17,6 +17,8 @@ A target counts as met only when every seed meets it (beyond the spread across s
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +62,15 @@ def _settings(quick: bool) -> dict[str, Any]:
             "generations": 2,
             "repeats": 3,
             "calibration_images": 128,
+            "eval_images": 400,
             "space": space,
         }
     return {
-        # sized for ~25-30 min on 2 idle cores (estimated, not yet timed: see the report notes)
+        # sized for <= 35 min on 2 cores shared with other work (4000 images x 4 epochs gave float
+        # subnets at 0.82); ~150 measured subnets per seed cost as much as the training
         "seeds": [0, 1, 2],
-        "limit": 4000,
-        "epochs": 4,
+        "limit": 10000,
+        "epochs": 5,
         "batch_size": 128,
         "lr": 0.1,
         "subnets": 8,
@@ -74,6 +78,7 @@ def _settings(quick: bool) -> dict[str, Any]:
         "generations": 3,
         "repeats": 20,
         "calibration_images": 300,
+        "eval_images": 3000,  # of the validation split (the search) and of the test split (the rows)
         "space": space,
     }
 
@@ -126,15 +131,17 @@ def _accuracy_rows(
     shapes = [space.largest(), space.smallest()] + [space.sample(rng) for _ in range(s["subnets"] - 2)]
     shape = (data.channels, data.image_size, data.image_size)
     rows = []
+    n = s["eval_images"]
+    test_x, test_y = data.test_x[:n], data.test_y[:n]  # random archs, not selected on it: test split
     for base in shapes:
         row: dict[str, Any] = {"seed": seed, "arch": base.arch_hash}
         for bits in (32, 8, 4):
             arch = with_bits(base, [bits] * len(base.stages))
             model = _extract(qat, arch, calibration)
-            row[f"qat_{bits}"] = evaluate_accuracy(reparameterize_model(model.eval()), data.val_x, data.val_y)
+            row[f"qat_{bits}"] = evaluate_accuracy(reparameterize_model(model.eval()), test_x, test_y)
             if bits == 8:
                 int8 = to_int8(_extract(qat, arch, calibration), calibration)
-                row["int8_real"] = evaluate_accuracy(int8, data.val_x, data.val_y)
+                row["int8_real"] = evaluate_accuracy(int8, test_x, test_y)
                 if latency:
                     row["ms_int8"] = measure_latency(
                         int8, input_shape=shape, profile=get_profile("cpu-int8"), repeats=s["repeats"]
@@ -143,10 +150,11 @@ def _accuracy_rows(
                 row["ms_fp32"] = measure_latency(
                     model, input_shape=shape, profile=get_profile("cpu-fp32"), repeats=s["repeats"]
                 ).median_ms
-            if bits != 32:
-                row[f"ptq_{bits}"] = evaluate_accuracy(
-                    reparameterize_model(_extract(ptq, arch, calibration).eval()), data.val_x, data.val_y
-                )
+            # bits 32: the float supernet's own subnet (the PTQ copy quantizes nothing at 32 bits)
+            key = f"ptq_{bits}" if bits != 32 else "float_32"
+            row[key] = evaluate_accuracy(
+                reparameterize_model(_extract(ptq, arch, calibration).eval()), test_x, test_y
+            )
         rows.append(row)
     return rows
 
@@ -158,6 +166,7 @@ def _front_latency(
     data: DatasetSplits,
     calibration: torch.Tensor,
     repeats: int,
+    n: int,
 ) -> list[dict[str, Any]]:
     """cpu-int8 latency of the real int8 model of each quantized member, cpu-fp32 of each float one."""
     shape = (data.channels, data.image_size, data.image_size)
@@ -168,7 +177,7 @@ def _front_latency(
         row: dict[str, Any] = {"front": name, "arch": p.arch.arch_hash, "accuracy": p.accuracy}
         if quantized:
             int8 = to_int8(model, calibration)
-            row["int8_real"] = evaluate_accuracy(int8, data.val_x, data.val_y)
+            row["int8_real"] = evaluate_accuracy(int8, data.val_x[:n], data.val_y[:n])
             row["profile"], deployed = "cpu-int8", int8
         else:
             row["profile"], deployed = "cpu-fp32", model
@@ -196,6 +205,8 @@ def _target(per_seed: list[float], goal: str, ok: Any) -> dict[str, Any]:
 
 
 def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
+    load_before = [round(v, 2) for v in os.getloadavg()]
+    started = time.monotonic()
     torch.set_num_threads(1)
     s = _settings(quick)
     data = load_dataset(
@@ -212,13 +223,16 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
     op_rows: list[dict[str, Any]] = []
     gains: dict[str, list[float]] = {"uniform8": [], "float": []}
     search = {"population": s["population"], "generations": s["generations"]}
+    seconds: list[float] = []
     for seed in s["seeds"]:
+        t0 = time.monotonic()
         qat = _train(s["space"] | {"bits": BITS}, data, s, seed)
         float_net = _train(s["space"], data, s, seed)
         ptq = _ptq(float_net, s["space"], data)
         first = seed == s["seeds"][0]
         rows += _accuracy_rows(qat, ptq, space, data, calibration, s=s, seed=seed, latency=first)
-        val = (calibration, data.val_x, data.val_y)
+        n = s["eval_images"]
+        val = (calibration, data.val_x[:n], data.val_y[:n])
         found = {
             "joint": search_front(
                 qat, space, bits="joint", calibration=val[0], x=val[1], y=val[2], seed=seed, **search
@@ -236,8 +250,11 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
             gains[ref].append(size_gain(found[ref], found["joint"], tolerance=TOLERANCE))
         if first:
             for name, net in (("joint", qat), ("uniform8", qat), ("float", float_net)):
-                latency_rows += _front_latency(name, net, found[name], data, calibration, s["repeats"])
+                latency_rows += _front_latency(
+                    name, net, found[name], data, calibration, s["repeats"], s["eval_images"]
+                )
             op_rows = block_kind_latency(qat, calibration, repeats=s["repeats"])
+        seconds.append(round(time.monotonic() - t0, 1))
     seeds = s["seeds"]
 
     def per_seed(fn: Any) -> list[float]:
@@ -282,7 +299,9 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
             if quick
             else ""
         )
-        + "Accuracy on the validation split after BN recalibration per (arch, bits); stem and head float. "
+        + "Per-architecture accuracies (the targets' rows) on the first eval_images of the test split, "
+        "front accuracies (what the search selected on) on the validation split; both after BN "
+        "recalibration per (arch, bits); stem and head float. "
         "Sizes are weights at their bit-widths (supernets.bits.size_bytes). Fronts: NSGA-II "
         f"({s['population']} x {s['generations']} trials) measured for real; size gain = median over "
         "the reference front's points of its size over the smallest joint-front model within 0.5 points. "
@@ -294,6 +313,16 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
         NAME,
         config=s | {"quick": quick, "bits": BITS},
         results={
+            "load_average_1_5_15_before": load_before,
+            "seconds_per_seed": seconds,
+            "seconds_total": round(time.monotonic() - started, 1),
+            "train_images": int(data.train_x.shape[0]),
+            "eval_images": s["eval_images"],
+            # one standard error of an accuracy near 0.85 on eval_images images (binomial): the noise
+            # ceiling of a single accuracy; paired differences (same images) are less noisy
+            "accuracy_standard_error": float(np.sqrt(0.85 * 0.15 / s["eval_images"])),
+            "median_float_twin_accuracy": per_seed(lambda r: r["qat_32"]),
+            "median_float_supernet_accuracy_of_ptq_archs": per_seed(lambda r: r["float_32"]),
             "median_int8_speedup_vs_fp32": float(np.median(speedups)) if speedups else None,
             "size_gain_vs_uniform8": gains["uniform8"],
             "size_gain_vs_float": gains["float"],

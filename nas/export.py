@@ -76,9 +76,9 @@ def _bits_line(arch: dict[str, Any], metrics: dict[str, Any]) -> str:
         f"- bit-widths per stage (weights and activations): {shown}{size_s}. `model.ts` is the"
         " fake-quantized float model; `model_int8.ts` runs the integer stages on PyTorch's int8 CPU"
         " kernels (oneDNN, x86) and `model_int8.onnx` is the same model with QuantizeLinear/"
-        "DequantizeLinear nodes for onnxruntime: create its session with"
-        " `graph_optimization_level=ORT_DISABLE_ALL`, as onnxruntime's QDQ rewrites change the results"
-        " (sub-8-bit stages as int8 carrying the lower-bit values)"
+        "DequantizeLinear nodes that onnxruntime runs with its default graph optimizations (each"
+        " conv's bias is a separate Add, which onnxruntime's QDQ rewrites leave in float); sub-8-bit"
+        " stages are int8 carrying the lower-bit values"
     )
 
 

@@ -4,8 +4,9 @@ Every convolution of a quantized stage (a :class:`~supernets.quant.FakeQuantBloc
 extracted model) becomes an :class:`Int8Conv` whose integers are exactly the fake-quantized ones
 learned in training, so the int8 model computes what the fake-quantized model computes:
 
-- its input is quantized to ``uint8`` with the learned activation step and zero point 128 (the
-  signed 8-bit range), clamped first to the stage's range (4 or 6 bits carried in int8);
+- its input is quantized to ``uint8`` with the learned activation step and zero point 128 (a
+  signed range) or 0 (an unsigned one, after a ReLU), clamped first to the stage's range (4 or 6
+  bits carried in int8);
 - BatchNorm is folded into the integer weights as per-output-channel steps
   ``s_w * |gamma / sigma|`` (signs moved into the integers), so the weight integers are unchanged;
 - the convolution runs on oneDNN's int8 kernel (``onednn::qconv2d_pointwise``, the one PyTorch's
@@ -35,18 +36,29 @@ from kernels.fuse import reparameterize_model
 from kernels.quant import qrange
 from supernets.quant import FakeQuantBlock
 
-ACT_ZERO_POINT = 128
+SIGNED_ZERO_POINT = 128
 
 
 class Int8Conv(nn.Module):
     """``bn(conv(x))`` on an int8 kernel with the learned steps of one fake-quantized call site."""
 
     def __init__(
-        self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, *, bits: int, act_step: float, weight_step: float
+        self,
+        conv: nn.Conv2d,
+        bn: nn.BatchNorm2d | None,
+        *,
+        bits: int,
+        act_step: float,
+        weight_step: float,
+        act_unsigned: bool = False,
     ) -> None:
         super().__init__()
         with torch.no_grad():
             w = conv.weight.detach().float().cpu()
+            # a learned weight step may cross zero in training: on the symmetric range
+            # round(w / -s) * -s == round(w / s) * s, so a negative step is its absolute value
+            # (it was clamped to 1e-12 here, and such a model guessed: 0.10 accuracy)
+            weight_step = abs(weight_step)
             bias = conv.bias.detach().float().cpu() if conv.bias is not None else torch.zeros(w.shape[0])
             wq_min, wq_max = qrange(bits, weight=True)
             ints = torch.clamp(torch.round(w / weight_step), wq_min, wq_max)
@@ -68,9 +80,10 @@ class Int8Conv(nn.Module):
         self.dilation: list[int] = list(conv.dilation)
         self.groups: int = conv.groups
         self.bits: int = bits
-        aq_min, aq_max = qrange(bits, weight=False)
+        aq_min, aq_max = qrange(bits, weight=False, unsigned=act_unsigned)
         self.act_step: float = float(act_step)
-        self.act_zero_point: int = ACT_ZERO_POINT  # an attribute: TorchScript cannot read a global int
+        # an attribute: TorchScript cannot read a global int
+        self.act_zero_point: int = 0 if act_unsigned else SIGNED_ZERO_POINT
         self.act_lo: float = aq_min * self.act_step
         self.act_hi: float = aq_max * self.act_step
         self.qdq: bool = False
@@ -90,7 +103,11 @@ class Int8Conv(nn.Module):
             w = self.weight_int8.float() * self.weight_steps.reshape(-1, 1, 1, 1)  # type: ignore[operator]
             steps, zeros = self.weight_steps, self.weight_zero_points
             wq = torch.fake_quantize_per_channel_affine(w, steps, zeros, 0, -128, 127)  # type: ignore[arg-type]
-            return F.conv2d(xq, wq, self.bias, self.stride, self.padding, self.dilation, self.groups)  # type: ignore[arg-type]
+            # the bias added after the convolution, not as its input: onnxruntime's QDQ rewrites
+            # quantize a conv's float bias to int32 at input step x weight step, which moved
+            # the logits by 12-54% of the largest one (roundings downstream flip)
+            out = F.conv2d(xq, wq, None, self.stride, self.padding, self.dilation, self.groups)  # type: ignore[arg-type]
+            return out + self.bias.reshape(1, -1, 1, 1)  # type: ignore[operator]
         qx = torch.quantize_per_tensor(x, self.act_step, self.act_zero_point, torch.quint8).int_repr()
         packed = self.packed
         if packed is None:
@@ -162,11 +179,13 @@ def _convert_block(wrapped: FakeQuantBlock, example: torch.Tensor) -> nn.Module:
         parent, name = parents[id(conv)]
         bn = getattr(parent, "bn", None) if name == "conv" else None
         bn = bn if isinstance(bn, nn.BatchNorm2d) else None
+        acts = wrapped.sites.acts[site]
         int8 = Int8Conv(
             conv,
             bn,
             bits=wrapped.bits,
-            act_step=float(wrapped.sites.acts[site].scale(wrapped.bits).detach()),  # type: ignore[operator]
+            act_unsigned=acts.is_unsigned(wrapped.bits),  # type: ignore[operator]
+            act_step=float(acts.scale(wrapped.bits).detach()),  # type: ignore[operator]
             weight_step=float(wrapped.sites.weights[site].scale(wrapped.bits).detach()),  # type: ignore[operator]
         )
         setattr(parent, name, int8)
