@@ -45,7 +45,7 @@ from nas.pipeline.state import JobState
 from nas.schemas import JobSpec
 from predictors import XGBAccuracyPredictor, evaluate_predictions, get_profile
 from supernets import Arch, SearchSpace, Supernet, evaluate_accuracy, make_space
-from supernets.training import make_trainer
+from supernets.training import make_anchors, make_sampler, make_trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SPEC = ROOT / "examples" / "fmnist-demo.yaml"
@@ -161,6 +161,20 @@ def _train(spec: JobSpec, data: DatasetSplits, space: SearchSpace) -> tuple[Supe
     return net, wall
 
 
+def step_mflops(spec: JobSpec, space: SearchSpace, draws: int = 200) -> float:
+    """Mean MFLOPs of the subnets one training step runs (anchors + sampled): compute per pass differs."""
+    config = spec.training.train_config()
+    anchors = make_anchors(config.anchors, space).anchors()
+    sampler = make_sampler(config.sampler, space)
+    rng = np.random.default_rng(spec.seed)
+    fixed = sum(space.total_cost(a).flops for a in (anchors.teacher, *anchors.students))
+    sampled = [
+        sum(space.total_cost(a).flops for a in sampler.draw(rng, config.num_random_subnets))
+        for _ in range(draws)
+    ]
+    return float(fixed + np.mean(sampled)) / 1e6
+
+
 def _cv_tau(space: SearchSpace, archs: list[Arch], y: np.ndarray, seed: int) -> float:
     """The predict stage's cross-validation (same folds, predictor and pretraining) on ``archs``."""
     order = np.random.default_rng(seed).permutation(len(archs))
@@ -211,6 +225,7 @@ def score_config(
         "train_images": len(data.train_x),
         "epochs": spec.training.epochs,
         "steps": spec.training.epochs * -(-len(data.train_x) // spec.training.batch_size),
+        "mflops_per_step": step_mflops(spec, space),
         "resolutions": str(spec.search_space.model_dump().get("resolutions")),
         "tau_acc_flops": tau,
         "noise_ceiling_tau": ceiling,
