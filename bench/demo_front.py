@@ -473,7 +473,13 @@ def run(*, quick: bool, out_dir: Path, job_dir: Path | None = None) -> dict[str,
     )
 
 
-NOTES = ""
+NOTES = (
+    "Read the lever rows as a path from today's recipe (the first) to the demo's (the last), at one "
+    "equal compute: tau of test accuracy against FLOPs beside its split-half noise ceiling, the share "
+    "of middle subnets above the smallest, and whether that share comes from the middle rising or the "
+    "smallest falling (acc_smallest, acc_middle_mean). The job rows are one run of the committed demo "
+    "spec; its wall time counts only on an otherwise idle machine (see the load averages)."
+)
 
 
 def main() -> None:
