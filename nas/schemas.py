@@ -178,6 +178,25 @@ class TrainingSpec(_Spec):
     channels_last: Annotated[bool, Field(description="train in NHWC layout (faster on CPU)")] = _default(
         "channels_last"
     )
+    anchors: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="sandwich, DεpS: the subnets every step trains and distils from, an anchor "
+            "policy of the trainer registry (sandwich: largest + smallest; largest: the largest only)",
+        ),
+    ] = _default("anchors")
+    sampler: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="sandwich, DεpS: how a step's random subnets are drawn, a sampler of the "
+            "trainer registry (uniform: every dimension uniformly; flops-stratified: one per FLOPs "
+            "stratum, the whole complexity range every step)",
+        ),
+    ] = _default("sampler")
     bn_calibration_images: int = Field(default=2000, ge=1, le=1 << 24)
 
     @field_validator("schedule")
@@ -186,6 +205,24 @@ class TrainingSpec(_Spec):
         known = _schedules()
         if value not in known:
             raise ValueError(f"unknown training.schedule {value!r}; choose one of {list(known)}")
+        return value
+
+    @field_validator("anchors")
+    @classmethod
+    def _known_anchors(cls, value: str) -> str:
+        from supernets.training import anchor_policies
+
+        if value not in anchor_policies():
+            raise ValueError(f"unknown training.anchors {value!r}; choose one of {list(anchor_policies())}")
+        return value
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, value: str) -> str:
+        from supernets.training import samplers
+
+        if value not in samplers():
+            raise ValueError(f"unknown training.sampler {value!r}; choose one of {list(samplers())}")
         return value
 
     @model_validator(mode="after")

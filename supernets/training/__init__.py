@@ -1,4 +1,5 @@
-"""Training schedules for supernets: sandwich, progressive shrinking, DεpS, standalone, balanced mixture."""
+"""Training schedules for supernets: sandwich, progressive shrinking, DεpS, standalone, balanced mixture;
+the trainer hooks (anchor policies and subnet samplers, ``sampling.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,17 @@ from supernets.training.base import Trainer, TrainingStoppedError, soft_cross_en
 from supernets.training.config import TrainConfig
 from supernets.training.deps import DepsTrainer
 from supernets.training.progressive import ProgressiveShrinkingTrainer
+from supernets.training.sampling import (
+    AnchorPolicy,
+    Anchors,
+    SubnetSampler,
+    anchor_policies,
+    make_anchors,
+    make_sampler,
+    register_anchors,
+    register_sampler,
+    samplers,
+)
 from supernets.training.sandwich import SandwichTrainer
 from supernets.training.standalone import StandaloneTrainer
 
@@ -39,15 +51,24 @@ def make_trainer(schedule: str, **kwargs: Any) -> Trainer:
 
 __all__ = [
     "SCHEDULES",
+    "AnchorPolicy",
+    "Anchors",
     "BalancedMixtureTrainer",
     "DepsTrainer",
     "ProgressiveShrinkingTrainer",
     "SandwichTrainer",
     "StandaloneTrainer",
+    "SubnetSampler",
     "TrainConfig",
     "Trainer",
     "TrainingStopped",
     "TrainingStoppedError",
+    "anchor_policies",
+    "make_anchors",
+    "make_sampler",
     "make_trainer",
+    "register_anchors",
+    "register_sampler",
+    "samplers",
     "soft_cross_entropy",
 ]

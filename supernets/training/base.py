@@ -16,6 +16,7 @@ from supernets.arch import Arch
 from supernets.space import SearchSpace
 from supernets.supernet import Supernet
 from supernets.training.config import TrainConfig
+from supernets.training.sampling import AnchorPolicy, SubnetSampler, make_anchors, make_sampler
 
 StepCallback = Callable[[int, int, float], None]
 
@@ -68,6 +69,9 @@ class Trainer(ABC):
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.torch_gen = torch.Generator().manual_seed(seed)
+        # the hooks of sandwich-like schedules (training.anchors, training.sampler)
+        self.anchor_policy: AnchorPolicy = make_anchors(config.anchors, space)
+        self.sampler: SubnetSampler = make_sampler(config.sampler, space)
         self.optimizer = torch.optim.SGD(
             parameter_groups(supernet, config.weight_decay),
             lr=config.lr,

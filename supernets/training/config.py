@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from supernets.training.sampling import anchor_policies, samplers
+
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
@@ -19,7 +21,9 @@ class TrainConfig:
     higher here). ``deps_*`` fields shape DεpS: the
     share of steps that train only the full model, then the share over which the
     subnets' gradient scale ramps from 0 to 1. ``channels_last`` trains in NHWC layout,
-    2-3x faster for depthwise convolutions on CPU.
+    2-3x faster for depthwise convolutions on CPU. ``anchors`` and ``sampler`` name the
+    trainer hooks (``supernets/training/sampling.py``) of sandwich and DεpS: the subnets every
+    step trains and distils from, and how its ``num_random_subnets`` random subnets are drawn.
     """
 
     epochs: int = 30
@@ -39,6 +43,8 @@ class TrainConfig:
     deps_full_fraction: float = 0.5
     deps_ramp_fraction: float = 0.1
     channels_last: bool = True
+    anchors: str = "sandwich"
+    sampler: str = "uniform"
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -80,6 +86,11 @@ class TrainConfig:
             0 < self.deps_ramp_fraction <= 1,
             f"deps_ramp_fraction must be in (0, 1], got {self.deps_ramp_fraction}",
         )
+        need(
+            self.anchors in anchor_policies(),
+            f"anchors must be one of {list(anchor_policies())}, got {self.anchors!r}",
+        )
+        need(self.sampler in samplers(), f"sampler must be one of {list(samplers())}, got {self.sampler!r}")
         # JSON gives lists; keep the dataclass hashable and comparable
         object.__setattr__(self, "ps_phase_fractions", tuple(float(f) for f in self.ps_phase_fractions))
         object.__setattr__(self, "ps_phase_lr_scales", tuple(float(s) for s in self.ps_phase_lr_scales))

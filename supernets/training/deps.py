@@ -41,7 +41,7 @@ class DepsTrainer(SandwichTrainer):
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         if self._step < self.full_steps:
-            out = self.forward(self.space.largest(), x)
+            out = self.forward(self.anchor_policy.anchors().teacher, x)
             loss = F.cross_entropy(out, y, label_smoothing=self.config.label_smoothing)
             loss.backward()
             return loss.item()

@@ -15,7 +15,9 @@ from supernets.training.config import TrainConfig
 class SandwichTrainer(Trainer):
     """Each step sums the gradients of the largest, the smallest and ``num_random_subnets`` random subnets.
 
-    The largest learns from the labels (with label smoothing); the others learn from its
+    Which subnets anchor a step and how the random ones are drawn are the trainer's hooks
+    (``training.anchors``, default largest + smallest; ``training.sampler``, default uniform).
+    The largest (the teacher anchor) learns from the labels (with label smoothing); the others learn from its
     detached predictions. Weight decay is applied once per step by the optimiser, i.e. as a
     regulariser of the largest subnet only, whose weights include every other's. The last
     BatchNorm of every residual block starts at zero so deep subnets start near shallow ones.
@@ -32,14 +34,15 @@ class SandwichTrainer(Trainer):
         return 1.0
 
     def sandwich_step(self, x: torch.Tensor, y: torch.Tensor, weight: float) -> float:
-        logits = self.forward(self.space.largest(), x)
+        anchors = self.anchor_policy.anchors()
+        logits = self.forward(anchors.teacher, x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
         loss.backward()
         if weight <= 0:
             return loss.item()
         teacher = F.softmax(logits.detach(), dim=1)
-        archs: list[Arch] = [self.space.smallest()]
-        archs += [self.space.sample(self.rng) for _ in range(self.config.num_random_subnets)]
+        archs: list[Arch] = list(anchors.students)
+        archs += self.sampler.draw(self.rng, self.config.num_random_subnets)
         for arch in archs:
             out = self.forward(arch, x)
             if self.config.uses_distillation:

@@ -114,6 +114,8 @@ KNOB_VALUES: dict[str, Any] = {
     "deps_full_fraction": 0.3,
     "deps_ramp_fraction": 0.2,
     "channels_last": False,
+    "anchors": "largest",
+    "sampler": "flops-stratified",
 }
 
 
@@ -152,6 +154,8 @@ def test_a_spec_without_training_knobs_stores_the_trainers_defaults(spec: dict[s
         ("ps_phase_lr_scales", [1.0, 0.0, 0.3, 0.3], "ps_phase_lr_scales"),
         ("distill", "maybe", "distill"),
         ("schedule", "no-such-schedule", "training.schedule"),
+        ("sampler", "no-such-sampler", "training.sampler"),
+        ("anchors", "no-such-anchors", "training.anchors"),
     ],
 )
 def test_an_out_of_range_training_knob_is_named(
