@@ -88,11 +88,12 @@ SUPERNET: dict[str, Any] = {
     "lr": 0.05,
 }
 QUICK_SUPERNET: dict[str, Any] = {
-    "images": 1500,
+    "images": 384,
     "epochs": 1,
     "schedule": "sandwich",
-    "batch_size": 128,
+    "batch_size": 64,
     "lr": 0.05,
+    "threads": 1,
 }
 # Random halvings of the test images averaged into the split-half tau.
 SPLIT_HALVES = 20
@@ -103,17 +104,18 @@ def _config(quick: bool) -> dict[str, Any]:
         return {
             "supernet": dict(QUICK_SUPERNET),
             "seeds": [0, 1, 2],
-            "latency_sizes": [25, 50],
-            "latency_heldout": 30,
-            "front_archs": 6,
-            "heldout_sweeps": 3,
-            "lut_heldout": 10,
-            "accuracy_sizes": [10, 25],
-            "accuracy_pool": 30,
-            "accuracy_heldout": 30,
-            "calib_images": 200,
-            "warmup": 2,
-            "repeats": 7,
+            "latency_sizes": [10, 20],
+            "latency_heldout": 12,
+            "front_archs": 4,
+            "heldout_sweeps": 2,
+            "lut_heldout": 6,
+            "accuracy_sizes": [8, 16],
+            "accuracy_pool": 16,
+            "accuracy_heldout": 16,
+            "accuracy_pretrain": 200,
+            "calib_images": 100,
+            "warmup": 1,
+            "repeats": 5,
         }
     return {
         "supernet": dict(SUPERNET),
@@ -126,6 +128,7 @@ def _config(quick: bool) -> dict[str, Any]:
         "accuracy_sizes": [10, 25, 50, 100, 200],
         "accuracy_pool": 300,
         "accuracy_heldout": 200,
+        "accuracy_pretrain": 2000,
         "calib_images": 500,
         "warmup": 10,
         "repeats": 21,
@@ -267,7 +270,9 @@ def trained_supernet(
     trainer = make_trainer(supernet_cfg["schedule"], supernet=supernet, space=space, config=train_cfg, seed=0)
     started = time.perf_counter()
     threads = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)  # training is not timed: use every core
+    # Training is not timed: every core (a quick run on a shared machine takes one, as oversubscribed
+    # threads spin).
+    torch.set_num_threads(int(supernet_cfg.get("threads") or os.cpu_count() or 1))
     for _ in range(train_cfg.epochs):
         metrics = trainer.train_epoch(data.train_x, data.train_y)
         _note(log, f"epoch {int(metrics['epoch'])}: loss {metrics['loss']:.3f}")
@@ -369,7 +374,9 @@ def _accuracy_study(
             taus, recalls, rmses = [], [], []
             for seed in cfg["seeds"]:
                 idx = np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False)
-                pred = XGBAccuracyPredictor(space=space, pretrain=pretrain, seed=seed)
+                pred = XGBAccuracyPredictor(
+                    space=space, pretrain=pretrain, n_pretrain=cfg["accuracy_pretrain"], seed=seed
+                )
                 pred.fit([pool[i] for i in idx], y_pool[idx])
                 p = np.asarray(pred.predict(heldout), dtype=float)
                 m = evaluate_predictions(y_held, p)
@@ -489,11 +496,13 @@ def _truth_in_another_process(
 
 
 def _front_archs(
-    space: SearchSpace, acc: dict[str, Any], lat_archs: list[Arch], lat_y: np.ndarray, k: int
+    space: SearchSpace, acc: dict[str, Any], lat_archs: list[Arch], lat_y: np.ndarray, k: int, n_pretrain: int
 ) -> list[Arch]:
     """A search front on predictors fitted to the training samples: the kind of subnet a search returns."""
     preds = {
-        "accuracy": XGBAccuracyPredictor(space=space, seed=0).fit(acc["pool"], acc["y_pool"]),
+        "accuracy": XGBAccuracyPredictor(space=space, n_pretrain=n_pretrain, seed=0).fit(
+            acc["pool"], acc["y_pool"]
+        ),
         LATENCY: XGBLatencyPredictor(space=space, profile=PROFILE, seed=0).fit(lat_archs, lat_y),
     }
     objectives = [
@@ -529,7 +538,11 @@ def _latency_study(
     y_pool = np.array([measured[a.arch_hash] for a in pool])
     extremes = [a for a in extreme_archs(space) if a.arch_hash not in seen]
     seen.update(a.arch_hash for a in extremes)
-    front = [a for a in _front_archs(space, acc, pool, y_pool, cfg["front_archs"]) if a.arch_hash not in seen]
+    front = [
+        a
+        for a in _front_archs(space, acc, pool, y_pool, cfg["front_archs"], cfg["accuracy_pretrain"])
+        if a.arch_hash not in seen
+    ]
     heldout = random_held + extremes + front
     groups = np.array(["random"] * len(random_held) + ["extremes"] * len(extremes) + ["front"] * len(front))
     # One in-process sweep of the held-out set, beside the training samples: the cross-process noise floor.

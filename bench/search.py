@@ -33,7 +33,7 @@ Full run (not yet run under these rules; estimated from the quick run on the 2-c
 ``flock /tmp/nas-bench.lock nice -n 5 .venv/bin/nas bench search`` (or ``python -m bench.search``),
 about 1.5 h here: ~1,600 distinct subnets scored on 6,000 validation images and timed, plus the
 fronts re-scored on 10,000 test images. ``--quick`` runs the same code path on the quick supernet
-(1,500 images, 1 epoch) with budgets of 10-24 (about 5 minutes).
+(1,500 images, 1 epoch) with budgets of 10-20 and a 5,000-architecture speed search (about 5 minutes).
 """
 
 from __future__ import annotations
@@ -70,18 +70,19 @@ def _config(quick: bool) -> dict[str, Any]:
     if quick:
         return {
             "supernet": dict(QUICK_SUPERNET),
-            "calib_images": 200,
-            "warmup": 2,
+            "calib_images": 100,
+            "warmup": 1,
             "repeats": 5,
             "seeds": [0, 1, 2, 3, 4],
-            "random_budgets": [12, 24],
-            "nsga2_budgets": [12],
-            "fixed_budgets": [12],
-            "refine_budgets": [12],
-            "population": 24,
-            "generations": 6,
-            "speed_evaluations": 20_000,
-            "optuna_speed_trials": 500,
+            "random_budgets": [10, 20],
+            "nsga2_budgets": [10],
+            "fixed_budgets": [10],
+            "refine_budgets": [10],
+            "accuracy_pretrain": 200,
+            "population": 16,
+            "generations": 4,
+            "speed_evaluations": 5_000,
+            "optuna_speed_trials": 200,
         }
     return {
         "supernet": dict(SUPERNET),  # the supernet `nas bench predictors` trains and caches
@@ -93,6 +94,7 @@ def _config(quick: bool) -> dict[str, Any]:
         "nsga2_budgets": [25, 50, 100],
         "fixed_budgets": [25, 50],
         "refine_budgets": [25, 50],
+        "accuracy_pretrain": 500,
         "population": 48,
         "generations": 12,
         "speed_evaluations": 20_000,
@@ -225,9 +227,9 @@ def _nsga2_direct(space: SearchSpace, charged: Charged, budget: int, seed: int) 
         asked += 1
 
 
-def _predictors(space: SearchSpace, seed: int) -> dict[str, Any]:
+def _predictors(space: SearchSpace, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     return {
-        "accuracy": XGBAccuracyPredictor(space=space, n_pretrain=500, seed=seed),
+        "accuracy": XGBAccuracyPredictor(space=space, n_pretrain=cfg["accuracy_pretrain"], seed=seed),
         LATENCY: XGBLatencyPredictor(space=space, profile=PROFILE, seed=seed),
     }
 
@@ -249,7 +251,7 @@ def _predictor_search(
     refine_search(
         space=space,
         objectives=OBJECTIVES,
-        predictors=_predictors(space, seed),
+        predictors=_predictors(space, seed, cfg),
         measure=charged,
         initial=initial,
         measure_budget=budget,
@@ -302,7 +304,7 @@ def _speed(space: SearchSpace, oracle: Oracle, cfg: dict[str, Any]) -> dict[str,
     """Wall time of predictor-only searches on predictors fitted to 50 measured subnets."""
     archs = list(_distinct_sample(space, 50, 0))
     values = [oracle.one(a) for a in archs]
-    preds = {k: CountingPredictor(p) for k, p in _predictors(space, 0).items()}
+    preds = {k: CountingPredictor(p) for k, p in _predictors(space, 0, cfg).items()}
     for key, p in preds.items():
         p.fit(archs, np.array([v[key] for v in values]))
     target = cfg["speed_evaluations"]
