@@ -21,13 +21,15 @@ On ``ofa-mbv3`` over Fashion-MNIST and the ``cpu-fp32`` profile, in one run:
 Every predictor is fitted with several seeds (different training subsets and booster seeds); a
 target is met only when it holds by the mean minus one seed-to-seed standard deviation.
 
-Full run (not yet run under these rules; estimated from the quick run on the 2-core CPU):
-``flock /tmp/nas-bench.lock nice -n 5 .venv/bin/nas bench predictors`` (or
-``python -m bench.predictors``), about 3.5 h here, most of it training the supernet on 54,000
-images for ``SUPERNET["epochs"]`` epochs (~2.2 h) and scoring 500 subnets on 6,000-10,000 images
-(~40 min). Once the supernet is cached (it is shared with ``nas bench search``) a rerun takes
-about 1.2 h. ``--quick`` is the same code path on 1,500 images, 1 epoch and a few dozen subnets
-(about 5 minutes).
+Full run (not yet run under these rules). Command, alone on the machine:
+``flock /tmp/nas-bench.lock nice -n 5 .venv/bin/nas bench predictors`` (or ``python -m bench.predictors``).
+Estimated time on this 2-core CPU, from the rates of the last full run here (29.5 ms per image-epoch of
+sandwich training with 2 threads, 0.38 ms per image scored, 0.2 s per latency measurement) and checked
+against the quick run: about 3 h; training the supernet on 54,000 images x ``SUPERNET["epochs"]`` = 5
+epochs takes ~2.2 h of it, scoring 200 subnets on 10,500 and 300 on 6,500 images ~25 min, ~3,800
+latency measurements ~13 min, the fits ~5 min. Once the supernet is cached (it is shared with ``nas
+bench search``) a rerun takes ~45 min. ``--quick`` is the same code path on 384 images, 1 epoch and a
+few dozen subnets (about 8 minutes at nice 10 on the shared machine).
 """
 
 from __future__ import annotations

@@ -28,17 +28,19 @@ accuracy (the old reference, accuracy 0, did). The constraints are not used: the
 Also timed: a predictor-only search that evaluates 20,000 DISTINCT architectures (repeats a
 converging population looks up are not counted), vectorised NSGA-II against Optuna's NSGA-II.
 
-Full run (not yet run under these rules; estimated from the quick run on the 2-core CPU), after
-``nas bench predictors`` has cached the supernet (else the first ~2.2 h go to training it):
-``flock /tmp/nas-bench.lock nice -n 5 .venv/bin/nas bench search`` (or ``python -m bench.search``),
-about 1.5 h here: ~1,600 distinct subnets scored on 6,000 validation images and timed, plus the
-fronts re-scored on 10,000 test images. ``--quick`` runs the same code path on the quick supernet
-(1,500 images, 1 epoch) with budgets of 10-20 and a 5,000-architecture speed search (about 5 minutes).
+Full run (not yet run under these rules), alone on the machine and after ``nas bench predictors``
+has cached the supernet (else ~2.2 h more go to training it first):
+``flock /tmp/nas-bench.lock nice -n 5 .venv/bin/nas bench search`` (or ``python -m bench.search``).
+Estimated at about 2 h on this 2-core CPU: ~1,950 distinct subnets scored on 6,500 images (validation
+and calibration) and timed, ~2.5 s each (~80 min), plus the fronts' ~300-500 distinct subnets re-scored
+on 10,500 images (~20-35 min). ``--quick`` runs the same code path on the quick supernet (384 images,
+1 epoch) with budgets of 10-20 and a 5,000-architecture speed search.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -410,6 +412,7 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
             f"seed {seed}: {time.perf_counter() - t0:.0f}s, {len(oracle.cache)} subnets measured, "
             f"{len(oracle.test)} re-scored on test so far"
         )
+        print(f"[search] {log[-1]}", file=sys.stderr, flush=True)
     speed = _speed(space, oracle, cfg)
 
     summary: list[dict[str, Any]] = []
