@@ -582,6 +582,21 @@ def _latency_study(
         }
 
     floor = metrics(here)
+    # A calibration offset between the two processes shows as a ratio away from 1 for every subnet alike.
+    floor["median_ratio_here_over_truth"] = float(np.median(here / y_held))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    (CACHE / "predictors-latency-measured.json").write_text(
+        json.dumps(
+            {
+                "heldout": [a.to_dict() for a in heldout],
+                "groups": groups.tolist(),
+                "in_process": here.tolist(),
+                "truth_sweeps": sweeps.tolist(),
+                "pool": [a.to_dict() for a in pool],
+                "pool_latency": y_pool.tolist(),
+            }
+        )
+    )
     rows: list[dict[str, Any]] = []
     per_seed: list[dict[str, Any]] = []
 
