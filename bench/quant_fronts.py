@@ -21,6 +21,7 @@ from nas.pareto import Objective, non_dominated
 from nas.search import search_with_optuna
 from supernets import Arch, SearchSpace, Supernet, evaluate_accuracy, recalibrate_bn
 from supernets.bits import size_bytes, with_bits
+from supernets.space import Choice, Dimension
 
 ACCURACY, SIZE = Objective(metric="accuracy", goal="max"), Objective(metric="size_bytes", goal="min")
 
@@ -39,10 +40,13 @@ class FixedBits:
         self.space, self.bits = space, bits
 
     def _keys(self) -> set[str]:
-        return {k for k in self.space.choices() if k.startswith("bits@")}
+        return {c.key for c in self.space.typed_choices() if c.dimension is Dimension.BITS}
+
+    def typed_choices(self) -> tuple[Choice, ...]:
+        return tuple(c for c in self.space.typed_choices() if c.dimension is not Dimension.BITS)
 
     def choices(self) -> dict[str, list[Any]]:
-        return {k: v for k, v in self.space.choices().items() if k not in self._keys()}
+        return {c.key: list(c.options) for c in self.typed_choices()}
 
     def arch_from_choices(self, values: dict[str, Any]) -> Arch:
         fixed = {k: self.bits for k in self._keys()}

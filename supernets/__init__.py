@@ -11,6 +11,8 @@ from supernets.opchoice import OpChoiceSpace
 from supernets.pooling_net import PoolingMixtureSupernet
 from supernets.pooling_space import PoolingSpace
 from supernets.space import (
+    Choice,
+    Dimension,
     ProductSpace,
     SearchSpace,
     get_space_class,
@@ -23,6 +25,8 @@ from supernets.supernet import Supernet
 __all__ = [
     "Arch",
     "BlockArch",
+    "Choice",
+    "Dimension",
     "OfaMbv3Space",
     "OfaMbv3Supernet",
     "OpChoiceSpace",
