@@ -16,10 +16,9 @@ import numpy as np
 import optuna
 import torch
 
-from kernels.fuse import reparameterize_model
 from nas.pareto import Objective, non_dominated
 from nas.search import search_with_optuna
-from supernets import Arch, SearchSpace, Supernet, evaluate_accuracy, recalibrate_bn
+from supernets import Arch, SearchSpace, Supernet, score_subnet
 from supernets.bits import size_bytes, with_bits
 from supernets.space import Choice, Dimension
 
@@ -76,15 +75,6 @@ class _Measured:
         return np.asarray([self.seen[a.arch_hash][1] for a in archs], dtype=float)
 
 
-def measured_accuracy(
-    net: Supernet, arch: Arch, calibration: torch.Tensor, x: torch.Tensor, y: torch.Tensor
-) -> float:
-    """Accuracy of ``arch`` (fake-quantized where its stages are) after BN recalibration."""
-    model = net.extract(arch)
-    recalibrate_bn(model, calibration)
-    return evaluate_accuracy(reparameterize_model(model.eval()), x, y)
-
-
 def search_front(
     net: Supernet,
     space: SearchSpace,
@@ -99,7 +89,8 @@ def search_front(
 ) -> list[FrontPoint]:
     """The (accuracy, size_bytes) front an NSGA-II search finds; ``bits="joint"`` searches the bits too."""
     searched: Any = space if bits == "joint" else FixedBits(space, bits)  # type: ignore[arg-type]
-    accuracy = _Measured(lambda a: measured_accuracy(net, a, calibration, x, y))
+    # every arch scored as the pipeline scores it (fake-quantized where its stages are)
+    accuracy = _Measured(lambda a: score_subnet(net, a, calibration, x, y))
     size = _Measured(lambda a: float(size_bytes(space, a)))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     search_with_optuna(

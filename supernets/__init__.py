@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from supernets.arch import Arch, BlockArch, StageArch
 from supernets.bn import recalibrate_bn
-from supernets.evaluate import deployed_subnet, evaluate_accuracy, score_subnet
+from supernets.evaluate import calibrated_subnet, deployed_subnet, evaluate_accuracy, score_subnet
 from supernets.ofa_mbv3 import OfaMbv3Space
 from supernets.ofa_mbv3_net import OfaMbv3Supernet
 from supernets.opchoice import OpChoiceSpace
@@ -36,6 +36,7 @@ __all__ = [
     "SearchSpace",
     "StageArch",
     "Supernet",
+    "calibrated_subnet",
     "deployed_subnet",
     "evaluate_accuracy",
     "get_space_class",
