@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from nas.artifacts import ArtifactStore
 from nas.settings import Settings
-from nas.store import Database, User, crud
+from nas.store import Database, User, crud, polls
 from workers.scheduler import Scheduler
+
+T = TypeVar("T")
 
 _bearer = HTTPBearer(auto_error=False, description="an API token from `nas token create USER`")
 
@@ -76,24 +79,58 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_current_user(
-    db: DatabaseDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> User:
-    """The user the bearer token belongs to; 401 when it is missing, unknown or revoked."""
+async def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The request's bearer token, or 401 when there is none; ``async``: it reads only the header."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise _unauthorized(
             "missing bearer token: send 'Authorization: Bearer <token>' (see `nas token create`)"
         )
+    return credentials.credentials
+
+
+BearerToken = Annotated[str, Depends(bearer_token)]
+
+
+def get_current_user(db: DatabaseDep, token: BearerToken) -> User:
+    """The user the bearer token belongs to; 401 when it is missing, unknown or revoked."""
     with db.read() as s:
-        row = crud.live_token(s, token=credentials.credentials)
+        row = crud.live_token(s, token=token)
         user = s.get(User, row.user_id) if row is not None else None
-        touch = row is not None and crud.token_touch_due(row)
+        touch = row is not None and crud.token_touch_due(row.last_used_at)
     if user is None:
         raise _unauthorized("invalid or revoked token")
     if touch:  # the one write of authentication, at most once a minute per token
         with db.session() as s:
-            crud.user_for_token(s, token=credentials.credentials)
+            crud.user_for_token(s, token=token)
     return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def read_as_user(db: Database, token: str, read: Callable[[Connection, int], T]) -> T:
+    """``read(connection, user_id)`` for the token's user, authentication included, in ONE threadpool hop.
+
+    For the routes a dashboard polls: the token lookup and the read share one read-only Core
+    connection (``Database.read_connection``, ``nas.store.polls``), and ``read`` builds the response
+    there too; 401 when the token is unknown or revoked. ``CurrentUser`` plus a sync route costs two
+    hops, each a wait for a free thread under load.
+    """
+    return await run_in_threadpool(_read_as_user, db, token, read)
+
+
+def _read_as_user(db: Database, token: str, read: Callable[[Connection, int], T]) -> T:
+    with db.read_connection() as conn:
+        owner = polls.token_owner(conn, token=token)
+        if owner is None:
+            raise _unauthorized("invalid or revoked token")
+        if not crud.token_touch_due(owner.last_used_at):
+            return read(conn, owner.user_id)
+    # At most once a minute per token: mark it used (the one write of authentication), then read.
+    with db.session() as s:
+        if crud.user_for_token(s, token=token) is None:
+            raise _unauthorized("invalid or revoked token")
+    with db.read_connection() as conn:
+        return read(conn, owner.user_id)

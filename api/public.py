@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from nas.schemas import (
@@ -18,7 +19,8 @@ from nas.schemas import (
     ParetoPublic,
     SubnetPublic,
 )
-from nas.store import Artifact, Job, JobEvent, Measurement, Subnet, crud
+from nas.store import Artifact, Job, JobEvent, Measurement, Subnet, crud, polls
+from nas.store.polls import PolledRow
 
 
 def json_response(value: BaseModel | Sequence[BaseModel]) -> Response:
@@ -36,11 +38,12 @@ def json_response(value: BaseModel | Sequence[BaseModel]) -> Response:
     return Response(content=body, media_type="application/json")
 
 
-def job_public(job: Job) -> JobPublic:
+def job_public(job: Job | PolledRow) -> JobPublic:
+    """The job (a table row object, or a ``nas.store.polls`` row) as the API shows it."""
     return JobPublic.model_validate(job)
 
 
-def event_public(event: JobEvent) -> EventPublic:
+def event_public(event: JobEvent | PolledRow) -> EventPublic:
     return EventPublic.model_validate(event)
 
 
@@ -54,7 +57,7 @@ def artifact_public(artifact: Artifact) -> ArtifactPublic:
     )
 
 
-def _latency(measurements: dict[str, Measurement]) -> dict[str, LatencyPublic]:
+def _latency(measurements: Mapping[str, Measurement | PolledRow]) -> dict[str, LatencyPublic]:
     return {
         profile: LatencyPublic(
             median_ms=m.median_ms, p10_ms=m.p10_ms, p90_ms=m.p90_ms, n=m.n, node=(m.env or {}).get("node")
@@ -64,9 +67,9 @@ def _latency(measurements: dict[str, Measurement]) -> dict[str, LatencyPublic]:
 
 
 def subnet_public(
-    sub: Subnet,
+    sub: Subnet | PolledRow,
     *,
-    measurements: dict[str, Measurement],
+    measurements: Mapping[str, Measurement | PolledRow],
     on_front: bool,
     predicted: dict[str, Any] | None = None,
 ) -> SubnetPublic:
@@ -85,7 +88,7 @@ def subnet_public(
     )
 
 
-def _profiles(job: Job) -> list[str]:
+def _profiles(job: Job | PolledRow) -> list[str]:
     hardware = (job.spec or {}).get("hardware")
     return list(hardware) if isinstance(hardware, list) else []
 
@@ -103,31 +106,34 @@ def subnets_public(s: Session, *, job: Job) -> list[SubnetPublic]:
     ]
 
 
-def pareto_public(s: Session, *, job: Job, target: str | None = None) -> ParetoPublic | None:
-    """The job's (or one target's) latest front (the final one once verified), or None before there is one."""
-    front = crud.latest_front(s, job_id=job.id, target=target)
+def pareto_public(conn: Connection, *, job: PolledRow, target: str | None = None) -> ParetoPublic | None:
+    """The job's (or one target's) latest front (the final one once verified), or None before there is one.
+
+    Read through ``nas.store.polls`` (a dashboard polls it): ``job`` is ``polls.owned_job``'s row.
+    """
+    front = polls.latest_front(conn, job_id=job.id, target=target)
     if front is None:
         return None
-    points = crud.front_points(s, front_id=front.id)
-    lat = crud.latency_by_key(
-        s, measurement_keys=[sub.measurement_key for _, sub in points], profiles=_profiles(job) or None
+    points = polls.front_points(conn, front_id=front.id)
+    lat = polls.latency_by_key(
+        conn, measurement_keys=[p.measurement_key for p in points], profiles=_profiles(job) or None
     )
     history = [
         HypervolumePoint(round=f.round, hypervolume=f.hypervolume)
-        for f in crud.front_history(s, job_id=job.id, hardware=front.hardware, target=target)
+        for f in polls.front_history(conn, job_id=job.id, hardware=front.hardware, target=target)
     ]
     return ParetoPublic(
         job_id=job.id,
         target=target,
-        targets=crud.front_targets(s, job_id=job.id),
+        targets=polls.front_targets(conn, job_id=job.id),
         objectives=list(front.objectives),
         reference_point=front.reference_point,
         hypervolume=front.hypervolume,
         history=history,
         points=[
             subnet_public(
-                sub, measurements=lat.get(sub.measurement_key, {}), on_front=True, predicted=p.predicted
+                p, measurements=lat.get(p.measurement_key, {}), on_front=True, predicted=p.point_predicted
             )
-            for p, sub in points
+            for p in points
         ],
     )

@@ -10,7 +10,7 @@ import anyio
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from nas.store import Database, crud
+from nas.store import Database, polls
 
 POLL_S = 0.5
 HEARTBEAT_S = 15.0
@@ -25,11 +25,11 @@ def format_event(*, event_id: int | None, kind: str, data: object) -> str:
 
 def _read(db: Database, job_id: str, after_id: int) -> tuple[list[str], int, str | None]:
     """New messages after ``after_id``, the last id seen, and the job's status if it is final."""
-    with db.read() as s:
-        events = crud.list_events(s, job_id=job_id, after_id=after_id, limit=500)
-        job = crud.get_job(s, job_id=job_id)
-        final = job.status.value if job is not None and job.status.is_final else None
-        if job is None:
+    with db.read_connection() as conn:
+        events = polls.list_events(conn, job_id=job_id, after_id=after_id, limit=500)
+        status = polls.job_status(conn, job_id=job_id)
+        final = status.value if status is not None and status.is_final else None
+        if status is None:
             final = "deleted"
         messages = []
         for ev in events:

@@ -7,15 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentUser, DatabaseDep, SchedulerDep, SessionDep, SettingsDep
+from api.deps import BearerToken, CurrentUser, DatabaseDep, SchedulerDep, SettingsDep, read_as_user
 from api.params import MAX_ID, MAX_OFFSET, JobId
 from api.public import event_public, job_public, json_response
 from api.sse import stream_events
 from api.validation import check_family, check_submission
 from nas.schemas import EventPublic, JobList, JobPublic, JobSpec, JobStatus
-from nas.store import Job, crud
+from nas.store import Job, crud, polls
+from nas.store.polls import PolledRow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -24,6 +26,14 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 def owned_job(s: Session, job_id: str, user_id: int) -> Job:
     """The user's job or 404 (another owner's job is indistinguishable from a missing one)."""
     job = crud.get_job(s, job_id=job_id, owner_id=user_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found")
+    return job
+
+
+def polled_job(conn: Connection, job_id: str, user_id: int) -> PolledRow:
+    """``owned_job`` on the polling read path: the job's public columns, or 404."""
+    job = polls.owned_job(conn, job_id=job_id, owner_id=user_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found")
     return job
@@ -52,22 +62,32 @@ def submit_job(
         return job_public(owned_job(s, job.id, user.id))
 
 
+# The GETs a dashboard polls are ``async`` and do their authentication, read and serialization in
+# one threadpool hop (``read_as_user``), on Core rows (``nas.store.polls``), not ORM objects.
+
+
 @router.get("", response_model=JobList)
-def list_jobs(
-    s: SessionDep,
-    user: CurrentUser,
+async def list_jobs(
+    db: DatabaseDep,
+    token: BearerToken,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
-    rows = crud.list_jobs(s, owner_id=user.id, status=status_, limit=limit, offset=offset)
-    count = crud.count_jobs(s, owner_id=user.id, status=status_)
-    return json_response(JobList(items=[job_public(j) for j in rows], count=count))
+    def read(conn: Connection, user_id: int) -> Response:
+        rows = polls.list_jobs(conn, owner_id=user_id, status=status_, limit=limit, offset=offset)
+        count = polls.count_jobs(conn, owner_id=user_id, status=status_)
+        return json_response(JobList(items=[job_public(j) for j in rows], count=count))
+
+    return await read_as_user(db, token, read)
 
 
 @router.get("/{job_id}", response_model=JobPublic)
-def get_job(job_id: JobId, s: SessionDep, user: CurrentUser) -> Response:
-    return json_response(job_public(owned_job(s, job_id, user.id)))
+async def get_job(job_id: JobId, db: DatabaseDep, token: BearerToken) -> Response:
+    def read(conn: Connection, user_id: int) -> Response:
+        return json_response(job_public(polled_job(conn, job_id, user_id)))
+
+    return await read_as_user(db, token, read)
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic)
@@ -89,21 +109,28 @@ def cancel_job(job_id: JobId, user: CurrentUser, db: DatabaseDep, scheduler: Sch
     response_model=list[EventPublic],
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream, or JSON on request"}},
 )
-def job_events(
+async def job_events(
     job_id: JobId,
     request: Request,
-    user: CurrentUser,
     db: DatabaseDep,
+    token: BearerToken,
     after: Annotated[int, Query(ge=0, le=MAX_ID, description="only events with a larger id")] = 0,
     accept: Annotated[str | None, Header(max_length=1000)] = None,
     last_event_id: Annotated[int | None, Header(ge=0, le=MAX_ID)] = None,
 ) -> Response:
     """The job's events: a server-sent event stream until the job ends, or a JSON list."""
-    with db.read() as s:
-        owned_job(s, job_id, user.id)
-        if accept is not None and "application/json" in accept and "text/event-stream" not in accept:
-            events = crud.list_events(s, job_id=job_id, after_id=after)
-            return json_response([event_public(e) for e in events])
+    as_json = accept is not None and "application/json" in accept and "text/event-stream" not in accept
+
+    def read(conn: Connection, user_id: int) -> Response | None:
+        polled_job(conn, job_id, user_id)
+        if not as_json:
+            return None
+        events = polls.list_events(conn, job_id=job_id, after_id=after)
+        return json_response([event_public(e) for e in events])
+
+    listed = await read_as_user(db, token, read)
+    if listed is not None:
+        return listed
     start = max(after, last_event_id or 0)
     poll_s = float(getattr(request.app.state, "sse_poll_s", 0.5))
     return StreamingResponse(

@@ -6,11 +6,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
+from sqlalchemy import Connection
 
-from api.deps import ArtifactStoreDep, CurrentUser, DatabaseDep, SessionDep, SettingsDep
+from api.deps import (
+    ArtifactStoreDep,
+    BearerToken,
+    CurrentUser,
+    DatabaseDep,
+    SessionDep,
+    SettingsDep,
+    read_as_user,
+)
 from api.params import JobId, SubnetId
 from api.public import artifact_public, json_response, pareto_public, subnets_public
-from api.routes.jobs import owned_job
+from api.routes.jobs import owned_job, polled_job
 from nas.assignment import latest_assignment
 from nas.schemas import ArtifactPublic, ParetoPublic, SubnetPublic
 from nas.store import crud
@@ -25,29 +34,33 @@ def list_subnets(job_id: JobId, s: SessionDep, user: CurrentUser) -> Response:
 
 
 @router.get("/pareto", response_model=ParetoPublic)
-def get_pareto(
+async def get_pareto(
     job_id: JobId,
-    s: SessionDep,
-    user: CurrentUser,
+    db: DatabaseDep,
+    token: BearerToken,
     target: Annotated[
         str | None,
         Query(max_length=64, description="a target named in the job spec; omitted: the job's own front"),
     ] = None,
 ) -> Response:
     """The latest Pareto front (the verified one once the job finished) and its hypervolume history."""
-    job = owned_job(s, job_id, user.id)
-    if target is not None:
-        names = [t.get("name") for t in (job.spec or {}).get("targets", [])]
-        if target not in names:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND,
-                detail=f"job {job_id} has no target {target!r}; its targets: {names or 'none'}",
-            )
-    front = pareto_public(s, job=job, target=target)
-    if front is None:
-        what = f"target {target!r} of job {job_id}" if target else f"job {job_id}"
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{what} has no Pareto front yet")
-    return json_response(front)
+
+    def read(conn: Connection, user_id: int) -> Response:  # polled: one hop, Core rows
+        job = polled_job(conn, job_id, user_id)
+        if target is not None:
+            names = [t.get("name") for t in (job.spec or {}).get("targets", [])]
+            if target not in names:
+                raise HTTPException(
+                    status.HTTP_404_NOT_FOUND,
+                    detail=f"job {job_id} has no target {target!r}; its targets: {names or 'none'}",
+                )
+        front = pareto_public(conn, job=job, target=target)
+        if front is None:
+            what = f"target {target!r} of job {job_id}" if target else f"job {job_id}"
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{what} has no Pareto front yet")
+        return json_response(front)
+
+    return await read_as_user(db, token, read)
 
 
 @router.get("/assignment")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nas.store import crud
+from nas.store import crud, polls
 from nas.store.crud import (
     add_artifact,
     add_event,
@@ -94,6 +94,7 @@ __all__ = [
     "list_jobs",
     "list_predictors",
     "list_subnets",
+    "polls",
     "put_measurement",
     "request_cancel",
     "revoke_token",

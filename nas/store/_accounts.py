@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,9 +50,9 @@ def live_token(s: Session, *, token: str) -> ApiToken | None:
     )
 
 
-def token_touch_due(row: ApiToken) -> bool:
-    """Whether ``row.last_used_at`` is old enough to be written again (at most once a minute)."""
-    return row.last_used_at is None or utcnow() - row.last_used_at > TOKEN_TOUCH_INTERVAL
+def token_touch_due(last_used_at: datetime | None) -> bool:
+    """Whether a token last used at ``last_used_at`` is due to be marked used again (once a minute)."""
+    return last_used_at is None or utcnow() - last_used_at > TOKEN_TOUCH_INTERVAL
 
 
 def user_for_token(s: Session, *, token: str) -> User | None:
@@ -61,7 +61,7 @@ def user_for_token(s: Session, *, token: str) -> User | None:
     if row is None:
         return None
     # At most one write a minute per token: every API request authenticates.
-    if token_touch_due(row):
+    if token_touch_due(row.last_used_at):
         row.last_used_at = utcnow()
     return s.get(User, row.user_id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from nas.store.models import ParetoFront, ParetoPoint, Subnet
@@ -56,13 +56,21 @@ def latest_front(
 
     ``target`` picks the front of one of the spec's named targets; None is the job's own front.
     """
+    return s.scalar(
+        latest_front_query(job_id=job_id, final_only=final_only, hardware=hardware, target=target)
+    )
+
+
+def latest_front_query(
+    *, job_id: str, final_only: bool = False, hardware: str | None = None, target: str | None = None
+) -> Select[ParetoFront]:
+    """The SELECT of ``latest_front`` (also run without a session by ``nas.store.polls``)."""
     q = select(ParetoFront).where(ParetoFront.job_id == job_id, _of_target(target))
     if hardware is not None:
         q = q.where(ParetoFront.hardware == hardware)
     if final_only:
         q = q.where(ParetoFront.final.is_(True))
-    q = q.order_by(ParetoFront.final.desc(), ParetoFront.round.desc(), ParetoFront.id.desc()).limit(1)
-    return s.scalar(q)
+    return q.order_by(ParetoFront.final.desc(), ParetoFront.round.desc(), ParetoFront.id.desc()).limit(1)
 
 
 def front_points(s: Session, *, front_id: int) -> list[tuple[ParetoPoint, Subnet]]:
@@ -79,18 +87,27 @@ def front_history(
     s: Session, *, job_id: str, hardware: str | None = None, target: str | None = None
 ) -> list[ParetoFront]:
     """All fronts of the job (or of one target) in round order (the dashboard plots their hypervolume)."""
+    return list(s.scalars(front_history_query(job_id=job_id, hardware=hardware, target=target)))
+
+
+def front_history_query(
+    *, job_id: str, hardware: str | None = None, target: str | None = None
+) -> Select[ParetoFront]:
     q = select(ParetoFront).where(ParetoFront.job_id == job_id, _of_target(target))
     if hardware is not None:
         q = q.where(ParetoFront.hardware == hardware)
-    return list(s.scalars(q.order_by(ParetoFront.round, ParetoFront.id)))
+    return q.order_by(ParetoFront.round, ParetoFront.id)
 
 
 def front_targets(s: Session, *, job_id: str) -> list[str]:
     """Names of the targets the job has stored fronts for, in the order they were first stored."""
-    q = (
+    return [t for t in s.scalars(front_targets_query(job_id=job_id)) if t is not None]
+
+
+def front_targets_query(*, job_id: str) -> Select[str | None]:
+    return (
         select(ParetoFront.target)
         .where(ParetoFront.job_id == job_id, ParetoFront.target.is_not(None))
         .group_by(ParetoFront.target)
         .order_by(func.min(ParetoFront.id))
     )
-    return [t for t in s.scalars(q) if t is not None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, Select, func, select, update
 from sqlalchemy.orm import Session
 
 from nas.schemas import JobStatus
@@ -45,18 +45,26 @@ def list_jobs(
     s: Session, *, owner_id: int, status: JobStatus | None = None, limit: int = 100, offset: int = 0
 ) -> list[Job]:
     """The owner's jobs, newest first."""
+    return list(s.scalars(jobs_query(owner_id=owner_id, status=status, limit=limit, offset=offset)))
+
+
+def jobs_query(*, owner_id: int, status: JobStatus | None, limit: int, offset: int) -> Select[Job]:
+    """The SELECT of ``list_jobs`` (also run without a session by ``nas.store.polls``)."""
     q = select(Job).where(Job.owner_id == owner_id)
     if status is not None:
         q = q.where(Job.status == status)
-    q = q.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
-    return list(s.scalars(q))
+    return q.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
 
 
 def count_jobs(s: Session, *, owner_id: int, status: JobStatus | None = None) -> int:
+    return int(s.scalar(count_jobs_query(owner_id=owner_id, status=status)) or 0)
+
+
+def count_jobs_query(*, owner_id: int, status: JobStatus | None) -> Select[int]:
     q = select(func.count()).select_from(Job).where(Job.owner_id == owner_id)
     if status is not None:
         q = q.where(Job.status == status)
-    return int(s.scalar(q) or 0)
+    return q
 
 
 def update_job(
@@ -156,10 +164,13 @@ def add_event(
 
 def list_events(s: Session, *, job_id: str, after_id: int = 0, limit: int = 1000) -> list[JobEvent]:
     """Events of the job with ``id > after_id``, oldest first."""
-    q = (
+    return list(s.scalars(events_query(job_id=job_id, after_id=after_id, limit=limit)))
+
+
+def events_query(*, job_id: str, after_id: int, limit: int) -> Select[JobEvent]:
+    return (
         select(JobEvent)
         .where(JobEvent.job_id == job_id, JobEvent.id > after_id)
         .order_by(JobEvent.id)
         .limit(limit)
     )
-    return list(s.scalars(q))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -128,10 +128,15 @@ def latency_by_key(
     """``{measurement_key: {profile: Measurement}}``; the smallest batch wins where several exist."""
     if not measurement_keys:
         return {}
+    out: dict[str, dict[str, Measurement]] = {}
+    for m in s.scalars(latency_query(measurement_keys=measurement_keys, profiles=profiles)):
+        out.setdefault(m.arch_hash, {})[m.profile] = m
+    return out
+
+
+def latency_query(*, measurement_keys: Sequence[str], profiles: Sequence[str] | None) -> Select[Measurement]:
+    """The measurements of ``latency_by_key``, largest batch first (so the smallest is kept last)."""
     q = select(Measurement).where(Measurement.arch_hash.in_(set(measurement_keys)))
     if profiles is not None:
         q = q.where(Measurement.profile.in_(list(profiles)))
-    out: dict[str, dict[str, Measurement]] = {}
-    for m in s.scalars(q.order_by(Measurement.batch.desc())):
-        out.setdefault(m.arch_hash, {})[m.profile] = m
-    return out
+    return q.order_by(Measurement.batch.desc())

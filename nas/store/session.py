@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -94,9 +94,8 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._read_sessions = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
-        )
+        self._read_engine = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
         event.listen(self._read_sessions, "before_flush", _refuse_writes)
         self._fence: Callable[[Session], None] | None = None
 
@@ -146,6 +145,20 @@ class Database:
             # close() ends the transaction (the pool rolls it back) and detaches the objects
             # without expiring them, so what the block loaded stays readable afterwards.
             s.close()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read-only Core connection (no ORM session): one transaction, rolled back at the end.
+
+        The polling GETs read through it (``nas.store.polls``): rows, not objects, so no identity
+        map, no attribute instrumentation and no unit of work for reads that never write. Like
+        ``read()``, it never takes SQLite's write lock.
+        """
+        try:
+            with self._read_engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc}") from exc
 
     def alembic_config(self) -> Config:
         cfg = Config()

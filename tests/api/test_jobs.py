@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from nas.store import Database, Job
+from nas.store import Database, Job, crud
 
 Auth = tuple[int, dict[str, str]]
 
@@ -65,6 +66,50 @@ def test_missing_or_bad_token_is_401(client: TestClient, spec: dict[str, Any]) -
         assert res.headers["www-authenticate"] == "Bearer"
         assert "detail" in res.json()
     assert client.post("/v1/jobs", json=spec).status_code == 401
+
+
+def test_polled_reads_show_a_job_as_the_orm_path_does(
+    client: TestClient, alice: Auth, spec: dict[str, Any]
+) -> None:
+    """GET /v1/jobs and /v1/jobs/{id} read Core rows (``nas.store.polls``); the POST answers from the
+    ORM row. Both serialize the same ``JobPublic``, to the same bytes."""
+    posted = client.post("/v1/jobs", json=spec, headers=alice[1])
+    job_id = posted.json()["id"]
+    got = client.get(f"/v1/jobs/{job_id}", headers=alice[1])
+    assert got.content == posted.content
+    listed = client.get("/v1/jobs", headers=alice[1])
+    assert listed.content == b'{"items":[' + posted.content + b'],"count":1}'
+
+
+def test_a_polled_get_marks_its_token_used_at_most_once_a_minute(
+    client: TestClient, db: Database, alice: Auth, spec: dict[str, Any]
+) -> None:
+    token = alice[1]["Authorization"].removeprefix("Bearer ")
+
+    def last_used() -> datetime | None:
+        with db.read() as s:
+            row = crud.live_token(s, token=token)
+            assert row is not None
+            return row.last_used_at
+
+    assert last_used() is None
+    job_id = client.post("/v1/jobs", json=spec, headers=alice[1]).json()["id"]
+    first = last_used()
+    assert first is not None
+    assert client.get(f"/v1/jobs/{job_id}/pareto", headers=alice[1]).status_code == 404  # no front yet
+    assert last_used() == first  # within the minute: no write
+    with db.session() as s:
+        row = crud.live_token(s, token=token)
+        assert row is not None
+        row.last_used_at = first - timedelta(minutes=5)
+    assert client.get(f"/v1/jobs/{job_id}/pareto", headers=alice[1]).status_code == 404
+    again = last_used()
+    assert again is not None and again > first  # marked used, on a 404 too
+    with db.session() as s:
+        assert crud.revoke_token(s, token=token)
+    for path in ("/v1/jobs", f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/events", f"/v1/jobs/{job_id}/pareto"):
+        res = client.get(path, headers={**alice[1], "Accept": "application/json"})
+        assert res.status_code == 401 and "revoked" in res.json()["detail"], path
 
 
 def test_healthz_needs_no_token(client: TestClient) -> None:

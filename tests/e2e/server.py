@@ -91,39 +91,34 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
 def live_server(
     tmp: Path, log_name: str = "server.log", *, start_timeout_s: float = 600, **extra_env: str
 ) -> Iterator[LiveServer]:
-    """The API under uvicorn in its own process group (its embedded Ray included), ended as a whole."""
-    port = free_port()
+    """The API under uvicorn in its own process group (its embedded Ray included), ended as a whole.
+
+    The server binds a port of the kernel's choosing and reports it in a file (``tests/e2e/serve.py``):
+    a port picked here in advance could be taken by the embedded Ray before uvicorn bound it.
+    """
     env = server_env(tmp, **extra_env)
     log_path = tmp / log_name
+    port_file = tmp / f"{log_name}.port"
+    port_file.unlink(missing_ok=True)
     log = log_path.open("wb")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "tests.e2e.serve", str(port_file)],
         env=env,
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = ""
     try:
         deadline = time.monotonic() + start_timeout_s  # Ray's start-up on a busy 2-core machine
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{log_path.read_text()[-4000:]}")
+            if not url and port_file.is_file():
+                url = f"http://127.0.0.1:{int(port_file.read_text())}"
             try:
-                if httpx.get(f"{url}/v1/healthz", timeout=10).status_code == 200:
+                if url and httpx.get(f"{url}/v1/healthz", timeout=10).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

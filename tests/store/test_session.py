@@ -155,10 +155,12 @@ def test_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
     try:
         with db.read() as s:
             names = [u.name for u in s.scalars(select(User))]
+        with db.read_connection() as conn:  # the polling GETs' Core path
+            polled = list(conn.scalars(select(User.name)))
     finally:
         writer.execute("ROLLBACK")
         writer.close()
-    assert names == ["alice"]  # the committed state, not the writer's uncommitted row
+    assert names == polled == ["alice"]  # the committed state, not the writer's uncommitted row
     db.dispose()
 
 

@@ -85,7 +85,9 @@ def _measure(heartbeat: LeaseHeartbeat | None) -> float:
     start = time.monotonic()
     stats = ray_latency_measurer([(Sleepy().eval(), (1, 4, 4))], "cpu-fp32", heartbeat=heartbeat)[0]
     elapsed = time.monotonic() - start
-    assert stats.median_ms >= 50
+    # The raw median: ``median_ms`` is scaled by the reference network's slowdown, and a sleep does
+    # not slow down with the machine (under load it reads well below the 50 ms the forward takes).
+    assert stats.raw_median_ms is not None and stats.raw_median_ms >= 50
     assert elapsed > 2 * LEASE_S  # the wait outlasted the lease (what this test is about)
     return elapsed
 
