@@ -166,8 +166,10 @@ def _unprocessable(loc: list[str], msg: str) -> HTTPException:
 
 def check_family(spec: JobSpec) -> None:
     """422 unless the family is registered, its options pass the checks it can make without the data,
-    and the schedule can train it; a spec naming no schedule gets the family's default."""
+    the schedule can train it and the sampler is one the schedule draws with; a spec naming no
+    schedule gets the family's default, and one naming no sampler the schedule's default."""
     import supernets  # imports torch: only when a job is submitted
+    from supernets.training import schedule_samplers
 
     families = supernets.list_families()
     if spec.search_space.family not in families:
@@ -188,4 +190,13 @@ def check_family(spec: JobSpec) -> None:
             ["training", "schedule"],
             f"training.schedule {spec.training.schedule!r} cannot train family {cls.family}; "
             f"use one of {list(cls.schedules)}",
+        )
+    usable = schedule_samplers(spec.training.schedule)
+    if spec.training.sampler is None:
+        spec.training.sampler = usable[0]
+    elif spec.training.sampler not in usable:
+        raise _unprocessable(
+            ["training", "sampler"],
+            f"training.sampler {spec.training.sampler!r} cannot be used by schedule "
+            f"{spec.training.schedule!r} (family {cls.family}); use one of {list(usable)}",
         )

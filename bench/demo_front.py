@@ -46,7 +46,7 @@ from nas.pipeline.state import JobState
 from nas.schemas import JobSpec
 from predictors import XGBAccuracyPredictor, evaluate_predictions, get_profile
 from supernets import Arch, SearchSpace, Supernet, evaluate_accuracy, make_space
-from supernets.training import make_anchors, make_sampler, make_trainer
+from supernets.training import SubnetSampler, make_anchors, make_sampler, make_trainer, schedule_samplers
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SPEC = ROOT / "examples" / "fmnist-demo.yaml"
@@ -169,7 +169,8 @@ def step_mflops(spec: JobSpec, space: SearchSpace, draws: int = 200) -> float:
     """Mean MFLOPs of the subnets one training step runs (anchors + sampled): compute per pass differs."""
     config = spec.training.train_config()
     anchors = make_anchors(config.anchors, space).anchors()
-    sampler = make_sampler(config.sampler, space)
+    sampler = make_sampler(config.sampler or schedule_samplers(spec.training.schedule)[0], space)
+    assert isinstance(sampler, SubnetSampler)  # the demo trains by a sandwich-like schedule
     rng = np.random.default_rng(spec.seed)
     fixed = sum(space.total_cost(a).flops for a in (anchors.teacher, *anchors.students))
     sampled = [

@@ -188,22 +188,17 @@ def within(y_true: np.ndarray, y_pred: np.ndarray, tolerance: float) -> float:
 def extreme_archs(space: SearchSpace) -> list[Arch]:
     """The largest and smallest subnets and, per dimension group, the extremes the sampler rarely draws.
 
-    Groups are the flat choices' kinds (resolution, depth, width, kernel size, expand ratio): each
-    is set to its largest option with the rest at their smallest, and to its smallest with the rest
-    at their largest.
+    Groups are the flat choices' dimensions (resolution, depth, width, kernel size, expand ratio):
+    each is set to its largest option with the rest at their smallest, and to its smallest with the
+    rest at their largest.
     """
-    dims = space.choices()
-
-    def group(key: str) -> str:
-        return key.rsplit("_", 1)[-1]
-
-    groups = sorted({group(k) for k in dims})
+    choices = space.typed_choices()
     out: dict[str, Arch] = {}
     for a in (space.largest(), space.smallest()):
         out.setdefault(a.arch_hash, a)
-    for g in groups:
+    for g in sorted({c.dimension for c in choices}):
         for hi in (True, False):
-            values = {k: (max(v) if (group(k) == g) == hi else min(v)) for k, v in dims.items()}
+            values = {c.key: max(c.options) if (c.dimension == g) == hi else min(c.options) for c in choices}
             a = space.arch_from_choices(values)
             out.setdefault(a.arch_hash, a)
     return list(out.values())

@@ -16,11 +16,11 @@ import numpy as np
 import optuna
 import torch
 
-from kernels.fuse import reparameterize_model
 from nas.pareto import Objective, non_dominated
 from nas.search import search_with_optuna
-from supernets import Arch, SearchSpace, Supernet, evaluate_accuracy, recalibrate_bn
+from supernets import Arch, SearchSpace, Supernet, score_subnet
 from supernets.bits import size_bytes, with_bits
+from supernets.space import Choice, Dimension
 
 ACCURACY, SIZE = Objective(metric="accuracy", goal="max"), Objective(metric="size_bytes", goal="min")
 
@@ -39,10 +39,13 @@ class FixedBits:
         self.space, self.bits = space, bits
 
     def _keys(self) -> set[str]:
-        return {k for k in self.space.choices() if k.startswith("bits@")}
+        return {c.key for c in self.space.typed_choices() if c.dimension is Dimension.BITS}
+
+    def typed_choices(self) -> tuple[Choice, ...]:
+        return tuple(c for c in self.space.typed_choices() if c.dimension is not Dimension.BITS)
 
     def choices(self) -> dict[str, list[Any]]:
-        return {k: v for k, v in self.space.choices().items() if k not in self._keys()}
+        return {c.key: list(c.options) for c in self.typed_choices()}
 
     def arch_from_choices(self, values: dict[str, Any]) -> Arch:
         fixed = {k: self.bits for k in self._keys()}
@@ -72,15 +75,6 @@ class _Measured:
         return np.asarray([self.seen[a.arch_hash][1] for a in archs], dtype=float)
 
 
-def measured_accuracy(
-    net: Supernet, arch: Arch, calibration: torch.Tensor, x: torch.Tensor, y: torch.Tensor
-) -> float:
-    """Accuracy of ``arch`` (fake-quantized where its stages are) after BN recalibration."""
-    model = net.extract(arch)
-    recalibrate_bn(model, calibration)
-    return evaluate_accuracy(reparameterize_model(model.eval()), x, y)
-
-
 def search_front(
     net: Supernet,
     space: SearchSpace,
@@ -95,7 +89,8 @@ def search_front(
 ) -> list[FrontPoint]:
     """The (accuracy, size_bytes) front an NSGA-II search finds; ``bits="joint"`` searches the bits too."""
     searched: Any = space if bits == "joint" else FixedBits(space, bits)  # type: ignore[arg-type]
-    accuracy = _Measured(lambda a: measured_accuracy(net, a, calibration, x, y))
+    # every arch scored as the pipeline scores it (fake-quantized where its stages are)
+    accuracy = _Measured(lambda a: score_subnet(net, a, calibration, x, y))
     size = _Measured(lambda a: float(size_bytes(space, a)))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     search_with_optuna(

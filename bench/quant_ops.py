@@ -16,10 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from kernels.fuse import reparameterize_model
 from predictors import pinned_threads
 from predictors.measure import time_variants
-from supernets import Arch, Supernet, recalibrate_bn
+from supernets import Arch, Supernet, calibrated_subnet, deployed_subnet
 from supernets.bits import with_bits
 from supernets.int8 import to_int8
 
@@ -46,12 +45,9 @@ def block_kind_latency(
     rows = []
     for i, k, e in itertools.product(range(n), space.kernel_sizes, space.expand_ratios):
         arch = _at(base, i, k, e)
-        float_model = net.extract(with_bits(arch, [32] * n))
-        quant_model = net.extract(with_bits(arch, [8 if j == i else 32 for j in range(n)]))
-        recalibrate_bn(float_model, calibration)
-        recalibrate_bn(quant_model, calibration)
-        fp32 = reparameterize_model(float_model.eval()).cpu()
-        int8 = to_int8(quant_model, calibration)
+        fp32 = deployed_subnet(net, with_bits(arch, [32] * n), calibration).cpu()
+        quantized = with_bits(arch, [8 if j == i else 32 for j in range(n)])
+        int8 = to_int8(calibrated_subnet(net, quantized, calibration), calibration)
         start = FIRST_BLOCK + sum(s.depth for s in arch.stages[:i])
         end = start + arch.stages[i].depth
         with torch.inference_mode():

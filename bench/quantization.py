@@ -28,10 +28,17 @@ import torch
 from bench.common import run_from_command_line, write_report
 from bench.quant_fronts import FrontPoint, front_rows, search_front, size_gain
 from bench.quant_ops import block_kind_latency
-from kernels.fuse import reparameterize_model
 from nas.data import DatasetSplits, load_dataset
 from predictors import get_profile, measure_latency
-from supernets import Arch, SearchSpace, Supernet, evaluate_accuracy, make_space, recalibrate_bn
+from supernets import (
+    SearchSpace,
+    Supernet,
+    calibrated_subnet,
+    deployed_subnet,
+    evaluate_accuracy,
+    make_space,
+    score_subnet,
+)
 from supernets.bits import with_bits
 from supernets.int8 import to_int8
 from supernets.training import TrainConfig, make_trainer
@@ -102,12 +109,6 @@ def _train(space_spec: dict[str, Any], data: DatasetSplits, s: dict[str, Any], s
     return net
 
 
-def _extract(net: Supernet, arch: Arch, calibration: torch.Tensor) -> torch.nn.Module:
-    model = net.extract(arch)
-    recalibrate_bn(model, calibration)
-    return model
-
-
 def _ptq(float_net: Supernet, space_spec: dict[str, Any], data: DatasetSplits) -> Supernet:
     """The float supernet's weights in a quantization-aware copy whose steps start from the data."""
     ptq = _space(space_spec | {"bits": BITS}, data).build_supernet(mean=data.mean, std=data.std)
@@ -137,10 +138,10 @@ def _accuracy_rows(
         row: dict[str, Any] = {"seed": seed, "arch": base.arch_hash}
         for bits in (32, 8, 4):
             arch = with_bits(base, [bits] * len(base.stages))
-            model = _extract(qat, arch, calibration)
-            row[f"qat_{bits}"] = evaluate_accuracy(reparameterize_model(model.eval()), test_x, test_y)
+            model = deployed_subnet(qat, arch, calibration)
+            row[f"qat_{bits}"] = evaluate_accuracy(model, test_x, test_y)
             if bits == 8:
-                int8 = to_int8(_extract(qat, arch, calibration), calibration)
+                int8 = to_int8(calibrated_subnet(qat, arch, calibration), calibration)
                 row["int8_real"] = evaluate_accuracy(int8, test_x, test_y)
                 if latency:
                     row["ms_int8"] = measure_latency(
@@ -152,9 +153,7 @@ def _accuracy_rows(
                 ).median_ms
             # bits 32: the float supernet's own subnet (the PTQ copy quantizes nothing at 32 bits)
             key = f"ptq_{bits}" if bits != 32 else "float_32"
-            row[key] = evaluate_accuracy(
-                reparameterize_model(_extract(ptq, arch, calibration).eval()), test_x, test_y
-            )
+            row[key] = score_subnet(ptq, arch, calibration, test_x, test_y)
         rows.append(row)
     return rows
 
@@ -172,15 +171,14 @@ def _front_latency(
     shape = (data.channels, data.image_size, data.image_size)
     rows = []
     for p in front:
-        model = _extract(net, p.arch, calibration)
         quantized = any(st.bits is not None and st.bits < 32 for st in p.arch.stages)
         row: dict[str, Any] = {"front": name, "arch": p.arch.arch_hash, "accuracy": p.accuracy}
         if quantized:
-            int8 = to_int8(model, calibration)
+            int8 = to_int8(calibrated_subnet(net, p.arch, calibration), calibration)
             row["int8_real"] = evaluate_accuracy(int8, data.val_x[:n], data.val_y[:n])
             row["profile"], deployed = "cpu-int8", int8
-        else:
-            row["profile"], deployed = "cpu-fp32", model
+        else:  # timed as deployed (BN folded), as the float subnets of the accuracy rows are
+            row["profile"], deployed = "cpu-fp32", deployed_subnet(net, p.arch, calibration)
         row["ms"] = measure_latency(
             deployed, input_shape=shape, profile=get_profile(row["profile"]), repeats=repeats
         ).median_ms

@@ -36,7 +36,15 @@ from nas.data import DatasetSplits, load_dataset
 from nas.pareto import hypervolume
 from predictors.hardware import get_profile
 from predictors.measure import measure_latency
-from supernets import Arch, SearchSpace, Supernet, evaluate_accuracy, make_space, recalibrate_bn
+from supernets import (
+    Arch,
+    SearchSpace,
+    Supernet,
+    deployed_subnet,
+    evaluate_accuracy,
+    make_space,
+    score_subnet,
+)
 from supernets.training import ProgressiveShrinkingTrainer, TrainConfig, Trainer, make_trainer
 from supernets.training.progressive import ofa_config, stages
 
@@ -179,9 +187,7 @@ def _load(s: dict[str, Any]) -> DatasetSplits:
 
 
 def _accuracy(net: Supernet, arch: Arch, data: DatasetSplits, calibration: torch.Tensor) -> float:
-    model = net.extract(arch)
-    recalibrate_bn(model, calibration)
-    return evaluate_accuracy(model, data.test_x, data.test_y)
+    return score_subnet(net, arch, calibration, data.test_x, data.test_y)
 
 
 def _train(
@@ -330,8 +336,7 @@ def _full_costs(
     evaluate = {k: 0.0 for k in clocks}
     for arch in sample:
         t0 = {k: c() for k, c in clocks.items()}
-        model = net.extract(arch)
-        recalibrate_bn(model, calibration)
+        model = deployed_subnet(net, arch, calibration)
         t1 = {k: c() for k, c in clocks.items()}
         evaluate_accuracy(model, data.test_x, data.test_y)
         for k, c in clocks.items():

@@ -188,13 +188,16 @@ class TrainingSpec(_Spec):
         ),
     ] = _default("anchors")
     sampler: Annotated[
-        str,
+        str | None,
         Field(
             min_length=1,
             max_length=64,
-            description="sandwich, DεpS: how a step's random subnets are drawn, a sampler of the "
-            "trainer registry (uniform: every dimension uniformly; flops-stratified: one per FLOPs "
-            "stratum, the whole complexity range every step)",
+            description="how a step's subnets are drawn, a sampler of the trainer registry that the "
+            "schedule can use (GET /v1/meta); sandwich, DεpS: its random subnets (uniform: every "
+            "dimension uniformly; flops-stratified: one per FLOPs stratum, the whole complexity range "
+            "every step); balanced-mixture (the only one of that schedule): a configuration uniformly, "
+            "then its member from the balanced p(member | configuration); when omitted: the schedule's "
+            "default (uniform; balanced-mixture for the balanced mixture)",
         ),
     ] = _default("sampler")
     bn_calibration_images: int = Field(default=2000, ge=1, le=1 << 24)
@@ -218,10 +221,10 @@ class TrainingSpec(_Spec):
 
     @field_validator("sampler")
     @classmethod
-    def _known_sampler(cls, value: str) -> str:
+    def _known_sampler(cls, value: str | None) -> str | None:
         from supernets.training import samplers
 
-        if value not in samplers():
+        if value is not None and value not in samplers():
             raise ValueError(f"unknown training.sampler {value!r}; choose one of {list(samplers())}")
         return value
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from supernets.arch import Arch, BlockArch, StageArch
 from supernets.bn import recalibrate_bn
-from supernets.evaluate import deployed_subnet, evaluate_accuracy, score_subnet
+from supernets.evaluate import calibrated_subnet, deployed_subnet, evaluate_accuracy, score_subnet
 from supernets.ofa_mbv3 import OfaMbv3Space
 from supernets.ofa_mbv3_net import OfaMbv3Supernet
 from supernets.opchoice import OpChoiceSpace
 from supernets.pooling_net import PoolingMixtureSupernet
 from supernets.pooling_space import PoolingSpace
 from supernets.space import (
+    Choice,
+    Dimension,
     ProductSpace,
     SearchSpace,
     get_space_class,
@@ -23,6 +25,8 @@ from supernets.supernet import Supernet
 __all__ = [
     "Arch",
     "BlockArch",
+    "Choice",
+    "Dimension",
     "OfaMbv3Space",
     "OfaMbv3Supernet",
     "OpChoiceSpace",
@@ -32,6 +36,7 @@ __all__ = [
     "SearchSpace",
     "StageArch",
     "Supernet",
+    "calibrated_subnet",
     "deployed_subnet",
     "evaluate_accuracy",
     "get_space_class",

@@ -1,7 +1,8 @@
 """Bit-width as a searched dimension, shared by every family: one ``bits@stage{i}`` choice per stage.
 
 A family that accepts ``search_space.bits`` keeps a :class:`BitsDimension` and calls it from its
-``sample``/``largest``/``smallest``/``validate``/``size``/``choices``/``arch_from_choices``/``choices_of``.
+``sample``/``largest``/``smallest``/``validate``/``size``/``typed_choices``/``arch_from_choices``/
+``choices_of``.
 Weights and activations of a stage share one bit-width; ``32`` means float (no quantization).
 Without a bits dimension every ``StageArch.bits`` stays ``None``, so existing hashes do not change.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from supernets.arch import Arch
+from supernets.space import Choice, Dimension
 
 ALLOWED_BITS = (4, 6, 8, 32)
 FLOAT_BITS = 32
@@ -118,8 +120,8 @@ class BitsDimension:
             if stage.bits not in self.options:
                 raise bad(f"stage {i} bits", stage.bits, list(self.options))
 
-    def choices(self) -> dict[str, list[Any]]:
-        return {bits_key(i): list(self.options) for i in range(self.num_stages)}
+    def typed_choices(self) -> tuple[Choice, ...]:
+        return tuple(Choice(bits_key(i), Dimension.BITS, self.options) for i in range(self.num_stages))
 
     def apply_choices(self, arch: Arch, values: dict[str, Any]) -> Arch:
         picks: list[int | None] = []

@@ -2,7 +2,7 @@
 
 A stage-of-blocks family (``ofa-mbv3`` and its subclasses) keeps an :class:`OpDimension` when its
 blocks choose their operator from the kernel registry (``ofa-opchoice``), and calls it from its
-``sample``/``largest``/``smallest``/``validate``/``size``/``choices``/``arch_from_choices``/
+``sample``/``largest``/``smallest``/``validate``/``size``/``typed_choices``/``arch_from_choices``/
 ``choices_of``, as :class:`supernets.bits.BitsDimension` is called for bit-widths. Without one,
 every block is ``BlockArch.op``'s default, so existing hashes do not change.
 """
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from supernets.arch import Arch
+from supernets.space import Choice, Dimension
 
 
 def op_key(stage: int, block: int) -> str:
@@ -58,10 +59,12 @@ class OpDimension:
                 if block.op not in self.options:
                     raise bad(f"stage {i} block {j} op", block.op, list(self.options))
 
-    def choices(self) -> dict[str, list[Any]]:
-        return {
-            op_key(i, j): list(self.options) for i in range(self.num_stages) for j in range(self.max_depth)
-        }
+    def typed_choices(self) -> tuple[Choice, ...]:
+        return tuple(
+            Choice(op_key(i, j), Dimension.OPERATOR, self.options)
+            for i in range(self.num_stages)
+            for j in range(self.max_depth)
+        )
 
     def apply_choices(self, arch: Arch, values: dict[str, Any]) -> Arch:
         """``arch`` with each present block's operator from ``values`` (skipped blocks' keys are ignored)."""

@@ -31,14 +31,18 @@ def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, bat
     return correct / x.shape[0]
 
 
-def deployed_subnet(supernet: Supernet, arch: Arch, calibration: torch.Tensor) -> nn.Module:
-    """The static subnet of ``arch`` as it is scored and deployed: extracted from the supernet,
-    BatchNorm recalibrated on ``calibration`` images, in eval mode, and reparameterized (multi-branch
-    blocks folded)."""
+def calibrated_subnet(supernet: Supernet, arch: Arch, calibration: torch.Tensor) -> nn.Module:
+    """The static subnet of ``arch`` extracted from the supernet, BatchNorm recalibrated on
+    ``calibration`` images, in eval mode, not yet reparameterized (what ``to_int8`` converts)."""
     model = supernet.extract(arch)
     recalibrate_bn(model, calibration)
-    model.eval()
-    return reparameterize_model(model)
+    return model.eval()
+
+
+def deployed_subnet(supernet: Supernet, arch: Arch, calibration: torch.Tensor) -> nn.Module:
+    """The static subnet of ``arch`` as it is scored and deployed: :func:`calibrated_subnet`,
+    reparameterized (BatchNorm folded, multi-branch blocks merged)."""
+    return reparameterize_model(calibrated_subnet(supernet, arch, calibration))
 
 
 def score_subnet(

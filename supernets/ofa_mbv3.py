@@ -13,7 +13,7 @@ from kernels.mbconv import mbconv_cost
 from supernets.arch import Arch, BlockArch, StageArch
 from supernets.bits import BitsDimension, bits_json_schema, parse_bits, validate_no_bits
 from supernets.block_ops import OpDimension
-from supernets.space import SearchSpace, register_space
+from supernets.space import Choice, Dimension, SearchSpace, register_space
 from supernets.supernet import Supernet
 
 __all__ = ["OfaMbv3Space", "StageLayout", "Supernet"]
@@ -366,19 +366,19 @@ class OfaMbv3Space(SearchSpace):
         total = len(self.resolutions) * per_stage ** len(self.stages)
         return total if self.bits is None else total * self.bits.size_factor()
 
-    def choices(self) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {"resolution": list(self.resolutions)}
+    def typed_choices(self) -> tuple[Choice, ...]:
+        out = [Choice("resolution", Dimension.RESOLUTION, self.resolutions)]
         for i in range(len(self.stages)):
-            out[f"s{i}_depth"] = list(self.depths)
-            out[f"s{i}_width"] = list(self.width_mults)
+            out.append(Choice(f"s{i}_depth", Dimension.DEPTH, self.depths))
+            out.append(Choice(f"s{i}_width", Dimension.WIDTH, self.width_mults))
             for j in range(self.max_depth):
-                out[f"s{i}_b{j}_ks"] = list(self.kernel_sizes)
-                out[f"s{i}_b{j}_e"] = list(self.expand_ratios)
+                out.append(Choice(f"s{i}_b{j}_ks", Dimension.KERNEL, self.kernel_sizes))
+                out.append(Choice(f"s{i}_b{j}_e", Dimension.EXPAND, self.expand_ratios))
         if self.bits is not None:
-            out.update(self.bits.choices())
+            out += self.bits.typed_choices()
         if self.block_ops is not None:
-            out.update(self.block_ops.choices())
-        return out
+            out += self.block_ops.typed_choices()
+        return tuple(out)
 
     def arch_from_choices(self, values: dict[str, Any]) -> Arch:
         def get(key: str) -> Any:

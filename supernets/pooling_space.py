@@ -16,7 +16,7 @@ from typing import Any
 from kernels.base import ZERO_COST, BlockCost
 from kernels.cost import conv_cost, elementwise_cost
 from supernets.arch import Arch, BlockArch, StageArch
-from supernets.space import ProductSpace, register_space
+from supernets.space import Choice, Dimension, ProductSpace, register_space
 from supernets.supernet import Supernet
 
 POOL_OPS = ("max", "avg", "conv")
@@ -211,13 +211,11 @@ class PoolingSpace(ProductSpace):
             start += stage.depth
         return out
 
-    # -- the typed dimensions -------------------------------------------------------------------------
+    # -- the typed choices ----------------------------------------------------------------------------
 
-    def dimensions(self) -> dict[str, list[Any]]:
-        dims: dict[str, list[Any]] = {"positions": list(self.positions)}
-        for k in range(self.pools):
-            dims[f"pool{k}_op"] = list(self.pool_ops)
-        return dims
+    def typed_choices(self) -> tuple[Choice, ...]:
+        pools = [Choice(f"pool{k}_op", Dimension.DOWNSAMPLE_OP, self.pool_ops) for k in range(self.pools)]
+        return (Choice("positions", Dimension.DOWNSAMPLE_AT, tuple(self.positions)), *pools)
 
     def arch_of(self, values: dict[str, Any]) -> Arch:
         cuts = [int(p) for p in str(values["positions"]).split(",")]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
@@ -18,6 +20,38 @@ if TYPE_CHECKING:
 DATA_KEYS = ("in_channels", "num_classes", "image_size")
 # Schedules that train one weight-shared supernet (a family's default schedule is the first it lists).
 SHARED_SUPERNET_SCHEDULES = ("sandwich", "progressive-shrinking", "deps", "standalone")
+
+
+class Dimension(StrEnum):
+    """What a flat choice sets; schedules read it (progressive shrinking frees dimensions by phase)."""
+
+    RESOLUTION = "resolution"  # input image size
+    KERNEL = "kernel"  # a block's kernel size
+    EXPAND = "expand"  # a block's expand ratio
+    DEPTH = "depth"  # blocks in a stage
+    WIDTH = "width"  # a stage's width multiplier
+    OPERATOR = "operator"  # a block's operator from the kernel registry
+    BITS = "bits"  # a stage's bit-width
+    DOWNSAMPLE_AT = "downsample-at"  # the blocks a network downsamples in front of
+    DOWNSAMPLE_OP = "downsample-op"  # the layer that downsamples there
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One flat categorical choice of a space: its key (for Optuna), what it sets, its options in order."""
+
+    key: str
+    dimension: Dimension
+    options: tuple[Any, ...]
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            raise ValueError("a choice needs a non-empty key")
+        if not isinstance(self.dimension, Dimension):
+            raise ValueError(f"choice {self.key!r}: dimension must be a Dimension, got {self.dimension!r}")
+        if len(self.options) == 0:
+            raise ValueError(f"choice {self.key!r} has no options")
+        object.__setattr__(self, "options", tuple(self.options))  # a list given: keep it immutable
 
 
 class SearchSpace(ABC):
@@ -69,8 +103,12 @@ class SearchSpace(ABC):
         """Number of distinct architectures."""
 
     @abstractmethod
+    def typed_choices(self) -> tuple[Choice, ...]:
+        """The space as flat categorical choices, each with the dimension it sets, in a fixed order."""
+
     def choices(self) -> dict[str, list[Any]]:
-        """The space as flat categorical dimensions (for Optuna), in a fixed order."""
+        """``typed_choices()`` as key -> options (what Optuna and the feature encoder read)."""
+        return {c.key: list(c.options) for c in self.typed_choices()}
 
     @abstractmethod
     def arch_from_choices(self, values: dict[str, Any]) -> Arch:
@@ -115,16 +153,12 @@ class SearchSpace(ABC):
 
 
 class ProductSpace(SearchSpace):
-    """A family whose architectures are every combination of a few typed, named dimensions.
+    """A family whose architectures are every combination of a few typed choices.
 
-    The family supplies ``dimensions()`` (name -> options, in a fixed order), ``arch_of(values)``
-    and ``values_of(arch)``; the flat-choice view, sampling, size and an enumeration follow.
+    The family supplies ``typed_choices()`` (options as JSON scalars, so Optuna can hold them),
+    ``arch_of(values)`` and ``values_of(arch)``; sampling, size and an enumeration follow.
     Every combination must be a valid architecture.
     """
-
-    @abstractmethod
-    def dimensions(self) -> dict[str, list[Any]]:
-        """Each dimension's options (JSON scalars, so Optuna can hold them)."""
 
     @abstractmethod
     def arch_of(self, values: dict[str, Any]) -> Arch:
@@ -134,12 +168,9 @@ class ProductSpace(SearchSpace):
     def values_of(self, arch: Arch) -> dict[str, Any]:
         """The option of every dimension ``arch`` takes (``arch`` is valid)."""
 
-    def choices(self) -> dict[str, list[Any]]:
-        return {k: list(v) for k, v in self.dimensions().items()}
-
     def arch_from_choices(self, values: dict[str, Any]) -> Arch:
         picked = {}
-        for key, options in self.dimensions().items():
+        for key, options in self.choices().items():
             if key not in values:
                 raise ValueError(f"choices lack {key!r}; expected the keys of choices()")
             if values[key] not in options:
@@ -155,18 +186,18 @@ class ProductSpace(SearchSpace):
 
     def size(self) -> int:
         n = 1
-        for options in self.dimensions().values():
+        for options in self.choices().values():
             n *= len(options)
         return n
 
     def sample(self, rng: np.random.Generator) -> Arch:
-        return self.arch_of({k: v[int(rng.integers(len(v)))] for k, v in self.dimensions().items()})
+        return self.arch_of({k: v[int(rng.integers(len(v)))] for k, v in self.choices().items()})
 
     def index(self, arch: Arch) -> int:
         """Position of ``arch`` in ``enumerate_archs()`` (mixed radix over the dimensions)."""
         values = self.choices_of(arch)
         i = 0
-        for key, options in self.dimensions().items():
+        for key, options in self.choices().items():
             i = i * len(options) + options.index(values[key])
         return i
 
@@ -174,7 +205,7 @@ class ProductSpace(SearchSpace):
         if not 0 <= index < self.size():
             raise ValueError(f"architecture index {index} is outside 0..{self.size() - 1}")
         values: dict[str, Any] = {}
-        for key, options in reversed(list(self.dimensions().items())):
+        for key, options in reversed(list(self.choices().items())):
             index, r = divmod(index, len(options))
             values[key] = options[r]
         return self.arch_of(values)

@@ -61,6 +61,14 @@ class ServiceMeta(BaseModel):
     hardware_metrics: list[str] = Field(description="metrics measured per hardware profile")
     hardware_profiles: list[ProfilePublic]
     schedules: list[str] = Field(description="training schedules of the trainer registry")
+    anchor_policies: list[str] = Field(
+        description="training.anchors values (sandwich, DεpS) of the trainer registry; the first is "
+        "the default"
+    )
+    samplers: list[str] = Field(description="training.sampler values of the trainer registry")
+    schedule_samplers: dict[str, list[str]] = Field(
+        description="per schedule, the samplers it can draw with; the first is its default"
+    )
     training_defaults: dict[str, Any] = Field(description="every training knob's default (TrainConfig)")
 
 
@@ -110,9 +118,10 @@ def search_spaces(user: CurrentUser) -> list[SearchSpaceFamily]:
 
 
 def service_meta() -> ServiceMeta:
-    """Stages, metrics, profiles, schedules and training defaults, read from where each is defined."""
+    """Stages, metrics, profiles, schedules, trainer hooks and training defaults, read from where each
+    is defined."""
     from predictors.hardware import PROFILES  # imports torch: only when asked
-    from supernets.training import SCHEDULES, TrainConfig
+    from supernets.training import SCHEDULES, TrainConfig, anchor_policies, samplers, schedule_samplers
 
     return ServiceMeta(
         stages=list(JOB_STAGES),
@@ -120,6 +129,9 @@ def service_meta() -> ServiceMeta:
         hardware_metrics=list(HARDWARE_METRICS),
         hardware_profiles=[ProfilePublic.model_validate(p.to_dict()) for p in PROFILES.values()],
         schedules=list(SCHEDULES),
+        anchor_policies=list(anchor_policies()),
+        samplers=list(samplers()),
+        schedule_samplers={name: list(schedule_samplers(name)) for name in SCHEDULES},
         training_defaults=TrainConfig().to_dict(),
     )
 

@@ -1,11 +1,10 @@
 """Balanced mixture of supernets (Javan, Toews, Pedersoli 2023) for the ``pooling-mixture-resnet`` family.
 
-Each step draws a configuration ``a`` uniformly, a member ``m`` from the balanced p(m | a), takes
-an SGD step on member ``m`` running ``a``, then scores ``m`` on one validation minibatch (batch
-statistics, no gradient) and moves ``W[a, m]`` towards that accuracy by an exponential moving
-average. ``p(m | a) = softmax_m(T * W[a, m])`` with the temperature rising geometrically from
-``t_start`` to ``t_end`` over training; balancing rescales the columns of p by the inverse of the
-members' load and renormalises the rows until the load is uniform (KL below ``balance_tol``).
+Each step draws a configuration ``a`` and a member ``m`` with the trainer's sampler (the
+``balanced-mixture`` :class:`~supernets.training.mixture_sampler.MixtureSampler`: ``a`` uniformly,
+``m`` from the balanced p(m | a)), takes an SGD step on member ``m`` running ``a``, then scores
+``m`` on one validation minibatch (batch statistics, no gradient) and moves ``W[a, m]`` towards
+that accuracy by an exponential moving average.
 The data given to ``train_epoch`` is split once, by the seed, into a training and a validation half.
 
 Every member has its own momentum, weight decay and learning-rate schedule: the optimiser holds
@@ -19,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -33,40 +32,10 @@ from supernets.space import SearchSpace
 from supernets.supernet import Supernet
 from supernets.training.base import Trainer, cosine_lr, parameter_groups
 from supernets.training.config import TrainConfig
+from supernets.training.mixture_sampler import MemberDraw, MixtureSampler
+from supernets.training.sampling import Sampler
 
 EMA_DECAY = 0.9
-T_START = 1.0
-T_END = 100.0
-BALANCE_TOL = 1e-4
-
-
-def temperature(step: int, total: int, t_start: float = T_START, t_end: float = T_END) -> float:
-    """Geometric ramp: ``t_start`` at step 0, ``t_end`` at the last step (``total - 1``)."""
-    if total <= 1:
-        return t_end
-    frac = min(1.0, max(0.0, step / (total - 1)))
-    return t_start * (t_end / t_start) ** frac
-
-
-def kl_to_uniform(marginal: np.ndarray) -> float:
-    m = marginal / marginal.sum()
-    return float(np.sum(m * np.log(np.maximum(m, 1e-300) * len(m))))
-
-
-def balance(p: np.ndarray, *, tol: float = BALANCE_TOL, max_iter: int = 10_000) -> np.ndarray:
-    """Rows of ``p`` (configurations x members, rows summing to 1) rescaled so every member carries
-    the same load: divide each column by its mean, renormalise the rows, until KL(load || uniform) < tol."""
-    q = np.asarray(p, dtype=np.float64).copy()
-    if q.ndim != 2 or (q < 0).any():
-        raise ValueError("p must be a non-negative configurations x members matrix")
-    q /= q.sum(axis=1, keepdims=True)
-    for _ in range(max_iter):
-        load = q.mean(axis=0)
-        if kl_to_uniform(load) < tol:
-            return q
-        q /= np.maximum(load, 1e-300)[None, :]
-        q /= q.sum(axis=1, keepdims=True)
-    return q
 
 
 @contextmanager
@@ -93,19 +62,12 @@ def batch_statistics_only(module: nn.Module) -> Iterator[None]:
                 bn.num_batches_tracked.copy_(tracked)
 
 
-def member_probs(weights: np.ndarray, temp: float, *, balanced: bool = True) -> np.ndarray:
-    """p(m | a) = softmax over members of ``temp * W[a, :]``, balanced unless told otherwise."""
-    logits = temp * np.asarray(weights, dtype=np.float64)
-    logits -= logits.max(axis=1, keepdims=True)
-    p = np.exp(logits)
-    p /= p.sum(axis=1, keepdims=True)
-    return balance(p) if balanced else p
-
-
 class BalancedMixtureTrainer(Trainer):
     """Trains the members of a :class:`PoolingMixtureSupernet` by the balanced-mixture rule."""
 
     schedule = "balanced-mixture"
+    sampler_kind: ClassVar[type[Sampler]] = MixtureSampler
+    sampler: MixtureSampler
 
     def __init__(self, *, supernet: Supernet, space: SearchSpace, config: TrainConfig, seed: int) -> None:
         if not isinstance(supernet, PoolingMixtureSupernet) or not isinstance(space, PoolingSpace):
@@ -116,7 +78,7 @@ class BalancedMixtureTrainer(Trainer):
         super().__init__(supernet=supernet, space=space, config=config, seed=seed)
         self.net = supernet
         self.pspace = space
-        self.archs = space.enumerate_archs()
+        self.archs = self.sampler.archs
         groups: list[dict[str, Any]] = []
         self.member_groups: list[list[int]] = []
         for member in supernet.members:
@@ -129,8 +91,7 @@ class BalancedMixtureTrainer(Trainer):
         self.member_steps = [0] * supernet.num_members
         self.seen = np.zeros((len(self.archs), supernet.num_members), dtype=np.int64)
         self._val: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._pending: tuple[int, int] | None = None
-        self.last_temperature = T_START
+        self._pending: MemberDraw | None = None
 
     # -- the split ------------------------------------------------------------------------------------
 
@@ -150,40 +111,25 @@ class BalancedMixtureTrainer(Trainer):
 
     # -- the rule -------------------------------------------------------------------------------------
 
-    def temperature(self) -> float:
-        return temperature(self._step, self.total_steps)
-
-    def probs(self) -> np.ndarray:
-        """The balanced p(m | a) at the current temperature."""
-        return member_probs(self.net.mixture_weights.cpu().numpy(), self.temperature())
-
     def member_lr(self, member: int) -> float:
         share = math.ceil(self.total_steps / self.net.num_members)
         warmup = self.config.warmup_epochs * self._steps_per_epoch // self.net.num_members
         return cosine_lr(self.config.lr, self.member_steps[member], share, warmup)
 
-    def draw(self) -> tuple[int, int]:
-        """A configuration uniformly, then its member from the balanced p(m | a)."""
-        a = int(self.rng.integers(len(self.archs)))
-        row = self.probs()[a]
-        u = self.rng.random() * row.sum()
-        return a, min(int(np.searchsorted(np.cumsum(row), u, side="right")), len(row) - 1)
-
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        a, m = self.draw()
-        lr = self.member_lr(m)
-        for g in self.member_groups[m]:
+        draw = self.sampler.draw(self.rng)
+        lr = self.member_lr(draw.member)
+        for g in self.member_groups[draw.member]:
             self.optimizer.param_groups[g]["lr"] = lr
-        self.net.set_active(self.archs[a], member=m)
+        self.net.set_active(draw.arch, member=draw.member)
         loss = F.cross_entropy(self.net(x), y, label_smoothing=self.config.label_smoothing)
         loss.backward()
-        self._pending = (a, m)
-        self.last_temperature = self.temperature()
+        self._pending = draw
         return loss.item()
 
     def on_step_end(self) -> None:
         assert self._pending is not None and self._val is not None
-        a, m = self._pending
+        a, m = self._pending.index, self._pending.member
         self.member_steps[m] += 1
         xv, yv = self._val
         idx = torch.randint(
@@ -199,15 +145,15 @@ class BalancedMixtureTrainer(Trainer):
         self._pending = None
 
     def epoch_metrics(self) -> dict[str, float]:
-        p = self.probs()
+        p = self.sampler.probs()
         self.net.assignment.copy_(torch.from_numpy(p.argmax(axis=1)))
         load = np.bincount(p.argmax(axis=1), minlength=self.net.num_members) / len(p)
-        return {"temperature": self.temperature(), "max_member_share": float(load.max())}
+        return {"temperature": self.sampler.temperature(), "max_member_share": float(load.max())}
 
     def assignment_report(self) -> dict[str, Any]:
         """W, the balanced p(m | a) and the assignment, with each configuration's label."""
-        p = self.probs()
-        return assignment_payload(self.pspace, self.net, p, self.temperature())
+        p = self.sampler.probs()
+        return assignment_payload(self.pspace, self.net, p, self.sampler.temperature())
 
     # -- state ----------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -16,7 +16,14 @@ from supernets.arch import Arch
 from supernets.space import SearchSpace
 from supernets.supernet import Supernet
 from supernets.training.config import TrainConfig
-from supernets.training.sampling import AnchorPolicy, SubnetSampler, make_anchors, make_sampler
+from supernets.training.sampling import (
+    AnchorPolicy,
+    Sampler,
+    SubnetSampler,
+    make_anchors,
+    make_sampler,
+    samplers_of,
+)
 
 StepCallback = Callable[[int, int, float], None]
 
@@ -57,6 +64,9 @@ class Trainer(ABC):
     """
 
     schedule: str = ""
+    # the kind of sampler the schedule draws with (``training.sampler`` must name one of that kind)
+    sampler_kind: ClassVar[type[Sampler]] = SubnetSampler
+    sampler: Sampler
 
     def __init__(self, *, supernet: Supernet, space: SearchSpace, config: TrainConfig, seed: int) -> None:
         if not isinstance(config, TrainConfig):
@@ -71,7 +81,7 @@ class Trainer(ABC):
         self.torch_gen = torch.Generator().manual_seed(seed)
         # the hooks of sandwich-like schedules (training.anchors, training.sampler)
         self.anchor_policy: AnchorPolicy = make_anchors(config.anchors, space)
-        self.sampler: SubnetSampler = make_sampler(config.sampler, space)
+        self.sampler = self._make_sampler()
         self.optimizer = torch.optim.SGD(
             parameter_groups(supernet, config.weight_decay),
             lr=config.lr,
@@ -82,6 +92,22 @@ class Trainer(ABC):
         self._step = 0
         self._steps_per_epoch = 0
         self._passes = 0  # subnet forwards in training mode (each is followed by a backward)
+        self.sampler.bind(self)
+
+    @classmethod
+    def sampler_names(cls) -> tuple[str, ...]:
+        """Samplers this schedule can draw with; the first is its default (``training.sampler: null``)."""
+        return samplers_of(cls.sampler_kind)
+
+    def _make_sampler(self) -> Sampler:
+        usable = self.sampler_names()
+        name = self.config.sampler or usable[0]
+        if name not in usable:
+            raise ValueError(
+                f"training.sampler {name!r} cannot be used by schedule {self.schedule!r}; "
+                f"use one of {list(usable)}"
+            )
+        return make_sampler(name, self.space)
 
     # -- what a schedule provides ------------------------------------------------------------------
 

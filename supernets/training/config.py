@@ -22,8 +22,10 @@ class TrainConfig:
     share of steps that train only the full model, then the share over which the
     subnets' gradient scale ramps from 0 to 1. ``channels_last`` trains in NHWC layout,
     2-3x faster for depthwise convolutions on CPU. ``anchors`` and ``sampler`` name the
-    trainer hooks (``supernets/training/sampling.py``) of sandwich and DεpS: the subnets every
-    step trains and distils from, and how its ``num_random_subnets`` random subnets are drawn.
+    trainer hooks (``supernets/training/sampling.py``): the subnets every step of sandwich and
+    DεpS trains and distils from, and how a step's subnets are drawn (sandwich, DεpS: its
+    ``num_random_subnets`` random subnets, ``uniform`` by default; the balanced mixture: the
+    configuration and member, ``balanced-mixture``); ``sampler=None`` takes the schedule's default.
     """
 
     epochs: int = 30
@@ -44,7 +46,7 @@ class TrainConfig:
     deps_ramp_fraction: float = 0.1
     channels_last: bool = True
     anchors: str = "sandwich"
-    sampler: str = "uniform"
+    sampler: str | None = None  # None: the schedule's default (``Trainer.sampler_names()[0]``)
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -90,7 +92,11 @@ class TrainConfig:
             self.anchors in anchor_policies(),
             f"anchors must be one of {list(anchor_policies())}, got {self.anchors!r}",
         )
-        need(self.sampler in samplers(), f"sampler must be one of {list(samplers())}, got {self.sampler!r}")
+        need(
+            self.sampler is None or self.sampler in samplers(),
+            f"sampler must be one of {list(samplers())} or None (the schedule's default), "
+            f"got {self.sampler!r}",
+        )
         # JSON gives lists; keep the dataclass hashable and comparable
         object.__setattr__(self, "ps_phase_fractions", tuple(float(f) for f in self.ps_phase_fractions))
         object.__setattr__(self, "ps_phase_lr_scales", tuple(float(s) for s in self.ps_phase_lr_scales))

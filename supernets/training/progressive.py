@@ -38,27 +38,33 @@ and DεpS. The teacher's forwards (no backward) are not counted in ``Trainer.pas
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from supernets.arch import Arch
+from supernets.space import Dimension, SearchSpace
 from supernets.supernet import Supernet
 from supernets.training.base import Trainer, cosine_lr, soft_cross_entropy
 from supernets.training.config import TrainConfig
-from supernets.training.elastic import dimension_of
 
 PHASES = ("full", "kernel", "depth", "expand")
-FREE_DIMENSIONS: dict[str, tuple[str, ...]] = {
-    "full": ("resolution",),
-    "kernel": ("resolution", "ks"),
-    "depth": ("resolution", "ks", "depth"),
-    "expand": ("resolution", "ks", "depth", "e", "width"),
+# The dimensions each phase frees (read from every choice's ``Dimension``); all others stay largest.
+FREE_DIMENSIONS: dict[str, tuple[Dimension, ...]] = {
+    "full": (Dimension.RESOLUTION,),
+    "kernel": (Dimension.RESOLUTION, Dimension.KERNEL),
+    "depth": (Dimension.RESOLUTION, Dimension.KERNEL, Dimension.DEPTH),
+    "expand": (Dimension.RESOLUTION, Dimension.KERNEL, Dimension.DEPTH, Dimension.EXPAND, Dimension.WIDTH),
 }
 # Dimensions a phase frees; its "phase 1" draws them from their two largest options only.
-NEWLY_FREE: dict[str, tuple[str, ...]] = {"depth": ("depth",), "expand": ("e", "width")}
+NEWLY_FREE: dict[str, tuple[Dimension, ...]] = {
+    "depth": (Dimension.DEPTH,),
+    "expand": (Dimension.EXPAND, Dimension.WIDTH),
+}
 
 _OFA_EPOCHS = (180, 120, 25 + 120, 25 + 120)
 _OFA_FULL_LR = 2.6 / 32  # per 64-image batch, as the stage LRs below
@@ -94,6 +100,27 @@ def phase_boundaries(fractions: tuple[float, ...], total: int) -> list[int]:
     return ends
 
 
+def sample_elastic(
+    space: SearchSpace,
+    rng: np.random.Generator,
+    free: Collection[Dimension],
+    *,
+    limited: Collection[Dimension] = (),
+) -> Arch:
+    """A subnet whose choices of the ``free`` dimensions are drawn uniformly (those of ``limited``
+    ones from their two largest options) and whose other choices are the largest subnet's.
+
+    One draw per free choice, in ``typed_choices()`` order; the other choices draw nothing.
+    """
+    values = space.choices_of(space.largest())
+    for choice in space.typed_choices():
+        if choice.dimension not in free:
+            continue
+        allowed = sorted(choice.options)[-2:] if choice.dimension in limited else choice.options
+        values[choice.key] = allowed[int(rng.integers(len(allowed)))]
+    return space.arch_from_choices(values)
+
+
 @dataclass(frozen=True)
 class Stage:
     """Steps ``[start, end)`` of one phase or sub-phase, with its LR, warm-up and sampling."""
@@ -105,7 +132,7 @@ class Stage:
     lr: float
     warmup: int
     subnets: int
-    limited: tuple[str, ...] = ()
+    limited: tuple[Dimension, ...] = ()
 
 
 def stages(config: TrainConfig, steps_per_epoch: int) -> list[Stage]:
@@ -176,16 +203,7 @@ class ProgressiveShrinkingTrainer(Trainer):
         return teacher
 
     def _sample(self, stage: Stage) -> Arch:
-        """Free dimensions drawn uniformly (``limited`` ones from their two largest), others largest."""
-        free = FREE_DIMENSIONS[stage.phase]
-        values = self.space.choices_of(self.space.largest())
-        for key, options in self.space.choices().items():
-            dim = dimension_of(key)
-            if dim not in free:
-                continue
-            allowed = sorted(options)[-2:] if dim in stage.limited else options
-            values[key] = allowed[int(self.rng.integers(len(allowed)))]
-        return self.space.arch_from_choices(values)
+        return sample_elastic(self.space, self.rng, FREE_DIMENSIONS[stage.phase], limited=stage.limited)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         stage = self.stage_at(self._step)

@@ -1,4 +1,4 @@
-"""Trainer hooks: which subnets anchor every step, and how a step's random subnets are drawn.
+"""Trainer hooks: which subnets anchor every step, and how a step's subnets are drawn.
 
 A weight-sharing schedule trains, at each step, its *anchors* (a teacher that learns from the
 labels and whose detached predictions every other subnet distils from, plus subnets trained at
@@ -6,6 +6,13 @@ every step beside it) and ``num_random_subnets`` subnets a :class:`SubnetSampler
 picked by name from the job's ``training`` block (``anchors``, ``sampler``) through one registry,
 so a family or a dimension (a mixture of supernets, bit-widths) plugs in a policy of its own by
 registering it, without editing the schedules.
+
+A sampler is of a *kind* (a subclass of :class:`Sampler`) and a schedule draws with one kind
+(``Trainer.sampler_kind``): sandwich and DεpS with a :class:`SubnetSampler` (``n`` subnets a
+step), the balanced mixture with a ``MixtureSampler`` (a configuration and the member that trains
+it, ``supernets/training/mixture_sampler.py``). ``samplers_of(kind)`` lists the names a schedule
+can take; the first is its default. ``bind(trainer)`` hands a sampler the trainer whose state it
+reads (the mixture reads the supernet's accuracy estimates and the step).
 
 Anchors come from the space's own ``largest()`` and ``smallest()``, so a quantization-aware space
 anchors on the float largest and the lowest-bit smallest. Samplers draw only from the trainer's
@@ -17,12 +24,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import numpy as np
 
 from supernets.arch import Arch
 from supernets.space import SearchSpace
+
+if TYPE_CHECKING:
+    from supernets.training.base import Trainer
 
 
 @dataclass(frozen=True)
@@ -46,13 +56,21 @@ class AnchorPolicy(ABC):
         """The step's anchors (fixed for a space; asked once per step, so they may depend on state)."""
 
 
-class SubnetSampler(ABC):
-    """How the random subnets of a step are drawn from the space."""
+class Sampler:
+    """How a schedule's subnets are drawn; a subclass per kind of draw (see the module docstring)."""
 
     name: ClassVar[str] = ""
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
+
+    def bind(self, trainer: Trainer) -> None:
+        """Called once by the trainer that draws with this sampler, at the end of its base setup."""
+        return None
+
+
+class SubnetSampler(Sampler, ABC):
+    """How the random subnets of a step are drawn from the space."""
 
     @abstractmethod
     def draw(self, rng: np.random.Generator, n: int) -> list[Arch]:
@@ -60,10 +78,10 @@ class SubnetSampler(ABC):
 
 
 _ANCHORS: dict[str, type[AnchorPolicy]] = {}
-_SAMPLERS: dict[str, type[SubnetSampler]] = {}
+_SAMPLERS: dict[str, type[Sampler]] = {}
 
 A = TypeVar("A", bound=type[AnchorPolicy])
-S = TypeVar("S", bound=type[SubnetSampler])
+S = TypeVar("S", bound=type[Sampler])
 
 
 def register_anchors(name: str) -> Callable[[A], A]:
@@ -99,8 +117,14 @@ def anchor_policies() -> tuple[str, ...]:
 
 
 def samplers() -> tuple[str, ...]:
-    """Names ``training.sampler`` may take; the first is the default."""
+    """Names ``training.sampler`` may take (of every kind)."""
     return tuple(_SAMPLERS)
+
+
+def samplers_of(kind: type[Sampler]) -> tuple[str, ...]:
+    """Names of the samplers of ``kind`` (what a schedule drawing with ``kind`` takes); the first is
+    its default."""
+    return tuple(name for name, cls in _SAMPLERS.items() if issubclass(cls, kind))
 
 
 def _lookup(table: dict[str, type], knob: str, name: str) -> type:
@@ -115,8 +139,8 @@ def make_anchors(name: str, space: SearchSpace) -> AnchorPolicy:
     return cls(space)
 
 
-def make_sampler(name: str, space: SearchSpace) -> SubnetSampler:
-    cls: type[SubnetSampler] = _lookup(_SAMPLERS, "sampler", name)
+def make_sampler(name: str, space: SearchSpace) -> Sampler:
+    cls: type[Sampler] = _lookup(_SAMPLERS, "sampler", name)
     return cls(space)
 
 

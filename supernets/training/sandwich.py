@@ -10,6 +10,7 @@ from supernets.space import SearchSpace
 from supernets.supernet import Supernet
 from supernets.training.base import Trainer, soft_cross_entropy
 from supernets.training.config import TrainConfig
+from supernets.training.sampling import SubnetSampler
 
 
 class SandwichTrainer(Trainer):
@@ -24,6 +25,7 @@ class SandwichTrainer(Trainer):
     """
 
     schedule = "sandwich"
+    sampler: SubnetSampler
 
     def __init__(self, *, supernet: Supernet, space: SearchSpace, config: TrainConfig, seed: int) -> None:
         super().__init__(supernet=supernet, space=space, config=config, seed=seed)

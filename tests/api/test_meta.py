@@ -55,7 +55,7 @@ def test_meta_reports_each_fact_from_its_one_source(client: TestClient, alice: A
     from api.render import STAGES as SHOWN
     from nas.pipeline import STAGES
     from predictors.hardware import PROFILES
-    from supernets.training import SCHEDULES, TrainConfig
+    from supernets.training import SCHEDULES, TrainConfig, anchor_policies, samplers
 
     assert client.get("/v1/meta").status_code == 401
     meta = client.get("/v1/meta", headers=alice[1]).json()
@@ -64,4 +64,11 @@ def test_meta_reports_each_fact_from_its_one_source(client: TestClient, alice: A
     assert meta["hardware_profiles"][0] == PROFILES["cpu-fp32"].to_dict()
     assert meta["schedules"] == list(SCHEDULES)
     assert meta["training_defaults"]["deps_full_fraction"] == TrainConfig().deps_full_fraction
+    assert meta["anchor_policies"] == list(anchor_policies()) and meta["anchor_policies"][0] == "sandwich"
+    assert meta["samplers"] == list(samplers())
+    assert {"uniform", "flops-stratified", "balanced-mixture"} <= set(meta["samplers"])
+    assert set(meta["schedule_samplers"]) == set(SCHEDULES)
+    assert meta["schedule_samplers"]["sandwich"] == ["uniform", "flops-stratified"]
+    assert meta["schedule_samplers"]["balanced-mixture"] == ["balanced-mixture"]
+    assert meta["training_defaults"]["sampler"] is None  # the schedule's default, listed first above
     assert "size_bytes" in meta["metrics"] and meta["hardware_metrics"] == ["latency_ms"]

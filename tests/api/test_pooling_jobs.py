@@ -34,10 +34,12 @@ def test_family_default_schedule_is_filled_in(
     res = client.post("/v1/jobs", json=_pool_spec(spec, mixture={"supernets": 3}), headers=alice[1])
     assert res.status_code == 201, res.text
     assert res.json()["spec"]["training"]["schedule"] == "balanced-mixture"
+    assert res.json()["spec"]["training"]["sampler"] == "balanced-mixture"  # the schedule's default
     assert res.json()["spec"]["search_space"]["mixture"] == {"supernets": 3}
     assert _job_rows(db) == 1
     other = client.post("/v1/jobs", json={**spec, "training": {"epochs": 1}}, headers=alice[1])
     assert other.json()["spec"]["training"]["schedule"] == "sandwich"  # ofa-mbv3's default
+    assert other.json()["spec"]["training"]["sampler"] == "uniform"
 
 
 @pytest.mark.parametrize(
@@ -71,6 +73,33 @@ def test_a_schedule_that_cannot_train_the_family_is_422(
     spec["training"]["schedule"] = "balanced-mixture"
     res = client.post("/v1/jobs", json=spec, headers=alice[1])
     assert res.status_code == 422 and "ofa-mbv3" in res.text
+    assert _job_rows(db) == 0
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "flops-stratified"])
+def test_a_sampler_the_mixture_cannot_use_is_422(
+    client: TestClient, db: Database, alice: Auth, spec: dict[str, Any], sampler: str
+) -> None:
+    pool = _pool_spec(spec)
+    pool["training"]["sampler"] = sampler
+    res = client.post("/v1/jobs", json=pool, headers=alice[1])
+    assert res.status_code == 422, res.text
+    assert res.json()["detail"][0]["loc"] == ["body", "training", "sampler"]
+    assert f"training.sampler {sampler!r} cannot be used by schedule 'balanced-mixture'" in res.text
+    pool["training"]["sampler"] = "balanced-mixture"
+    assert client.post("/v1/jobs", json=pool, headers=alice[1]).status_code == 201
+    assert _job_rows(db) == 1
+
+
+@pytest.mark.parametrize("schedule", ["sandwich", "deps", "progressive-shrinking", "standalone"])
+def test_the_mixture_sampler_for_another_schedule_is_422(
+    client: TestClient, db: Database, alice: Auth, spec: dict[str, Any], schedule: str
+) -> None:
+    spec["training"] = {**spec["training"], "schedule": schedule, "sampler": "balanced-mixture"}
+    res = client.post("/v1/jobs", json=spec, headers=alice[1])
+    assert res.status_code == 422, res.text
+    assert res.json()["detail"][0]["loc"] == ["body", "training", "sampler"]
+    assert "use one of ['uniform', 'flops-stratified']" in res.text
     assert _job_rows(db) == 0
 
 

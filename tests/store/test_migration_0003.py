@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from nas.schemas import JobStatus
 from nas.store import Database, crud
+from tests.store.revisions import HEAD_REVISION
 
 
 def test_a_0002_database_upgrades_keeping_jobs_fronts_and_points(empty_db: Database) -> None:
@@ -42,7 +43,7 @@ def test_a_0002_database_upgrades_keeping_jobs_fronts_and_points(empty_db: Datab
             )
         )
     empty_db.upgrade()
-    assert empty_db.current_revision() == "0003_leases"
+    assert empty_db.current_revision() == HEAD_REVISION
     with empty_db.session() as s:
         front = crud.latest_front(s, job_id="j1")
         assert front is not None and len(crud.front_points(s, front_id=front.id)) == 1
@@ -81,4 +82,4 @@ def test_two_processes_migrating_at_once_both_succeed(empty_db: Database) -> Non
     for t in threads:
         t.join()
     assert errors == []
-    assert empty_db.current_revision() == "0003_leases"
+    assert empty_db.current_revision() == HEAD_REVISION

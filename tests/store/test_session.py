@@ -13,6 +13,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, select, text
 
 from nas.store import Base, ConstraintError, Database, StoreError, User, crud
 from nas.store.session import VERSION_TABLE
+from tests.store.revisions import HEAD_REVISION
 
 
 def _schema_diff(db: Database, metadata: MetaData) -> list[object]:
@@ -23,7 +24,7 @@ def _schema_diff(db: Database, metadata: MetaData) -> list[object]:
 
 def test_upgrade_on_empty_database_matches_models(empty_db: Database) -> None:
     empty_db.upgrade()
-    assert empty_db.current_revision() == "0003_leases"
+    assert empty_db.current_revision() == HEAD_REVISION
     assert _schema_diff(empty_db, Base.metadata) == []
 
 
@@ -45,7 +46,7 @@ def test_a_0001_database_upgrades_and_keeps_its_fronts(empty_db: Database) -> No
             )
         )
     empty_db.upgrade()
-    assert empty_db.current_revision() == "0003_leases"
+    assert empty_db.current_revision() == HEAD_REVISION
     assert _schema_diff(empty_db, Base.metadata) == []
     with empty_db.session() as s:
         front = crud.latest_front(s, job_id="j1")  # a front stored before targets is the job's own

@@ -12,10 +12,10 @@ import torch
 from supernets import make_space
 from supernets.pooling_net import PoolingMixtureSupernet
 from supernets.training import TrainConfig, make_trainer
-from supernets.training.balanced_mixture import (
-    BalancedMixtureTrainer,
+from supernets.training.balanced_mixture import BalancedMixtureTrainer, batch_statistics_only
+from supernets.training.mixture_sampler import (
+    MixtureSampler,
     balance,
-    batch_statistics_only,
     kl_to_uniform,
     member_probs,
     temperature,
@@ -95,7 +95,7 @@ def test_each_step_trains_one_member_and_scores_it() -> None:
         changed = any(not torch.equal(v, net.members[m].state_dict()[k]) for k, v in state.items())
         assert changed == (trainer.member_steps[m] > 0)
     assert metrics["temperature"] > 1.0
-    p = trainer.probs()
+    p = trainer.sampler.probs()
     assert np.allclose(p.sum(axis=1), 1.0) and kl_to_uniform(p.mean(axis=0)) < 1e-4
     assert net.assignment.tolist() == p.argmax(axis=1).tolist()
 
@@ -107,9 +107,9 @@ def test_draws_spread_the_load_when_one_member_looks_best() -> None:
     net.mixture_weights.copy_(torch.from_numpy(skewed_weights(len(trainer.archs), 4)))
     counts = np.zeros(4)
     for _ in range(2000):
-        counts[trainer.draw()[1]] += 1
+        counts[trainer.sampler.draw(trainer.rng).member] += 1
     assert counts.min() / counts.sum() > 0.2  # about a quarter each; unbalanced, member 0 takes ~all
-    raw = member_probs(net.mixture_weights.numpy(), trainer.temperature(), balanced=False)
+    raw = member_probs(net.mixture_weights.numpy(), trainer.sampler.temperature(), balanced=False)
     assert raw.mean(axis=0)[0] > 0.5
 
 
@@ -161,3 +161,39 @@ def test_validation_minibatch_leaves_running_statistics_alone() -> None:
         assert torch.equal(v, before[k]), k
     net(x)  # outside the guard, a training-mode forward does update them
     assert any(not torch.equal(v, before[k]) for k, v in net.state_dict().items() if "running_mean" in k)
+
+
+def test_the_member_draw_is_the_registered_balanced_mixture_sampler() -> None:
+    net, trainer = tiny()
+    assert isinstance(trainer.sampler, MixtureSampler) and trainer.sampler.name == "balanced-mixture"
+    x, y = data()
+    trainer.train_epoch(x, y)
+    space = net.space
+    named = make_trainer(
+        "balanced-mixture",
+        supernet=space.build_supernet(mean=(0.5,), std=(0.25,)),
+        space=space,
+        config=TrainConfig(epochs=3, batch_size=8, sampler="balanced-mixture"),
+        seed=0,
+    )
+    torch.manual_seed(0)
+    named.supernet.load_state_dict(tiny()[0].state_dict())  # the same initial weights as ``tiny()``
+    named.train_epoch(x, y)
+    assert named.member_steps == trainer.member_steps  # naming the default draws the same
+    assert named.rng.bit_generator.state == trainer.rng.bit_generator.state
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, named.supernet.state_dict()[k]), k
+    with pytest.raises(
+        ValueError, match=r"training\.sampler 'uniform' cannot be used by schedule 'balanced-mixture'"
+    ):
+        make_trainer(
+            "balanced-mixture",
+            supernet=space.build_supernet(mean=(0.5,), std=(0.25,)),
+            space=space,
+            config=TrainConfig(epochs=1, sampler="uniform"),
+            seed=0,
+        )
+    with pytest.raises(ValueError, match="pooling-mixture-resnet"):
+        MixtureSampler(make_space({"family": "ofa-mbv3"}, in_channels=1, num_classes=10, image_size=28))
+    with pytest.raises(RuntimeError, match="bind"):
+        MixtureSampler(space).draw(np.random.default_rng(0))

@@ -17,6 +17,7 @@ from supernets.training import (
     make_trainer,
     register_sampler,
     samplers,
+    schedule_samplers,
 )
 from supernets.training.sampling import FlopsStratifiedSampler, UniformSampler
 from tests.supernets.conftest import MEAN, SPEC_SPACE, STD
@@ -42,8 +43,12 @@ def _flops(space: OfaMbv3Space, arch: Arch) -> float:
 
 def test_defaults_are_the_first_registered_and_unknown_names_are_refused(tiny_space: OfaMbv3Space) -> None:
     assert TrainConfig().anchors == anchor_policies()[0] == "sandwich"
-    assert TrainConfig().sampler == samplers()[0] == "uniform"
-    assert "flops-stratified" in samplers() and "largest" in anchor_policies()
+    assert TrainConfig().sampler is None  # the schedule's default:
+    for schedule in ("sandwich", "deps", "progressive-shrinking", "standalone"):
+        assert schedule_samplers(schedule) == ("uniform", "flops-stratified")
+    assert schedule_samplers("balanced-mixture") == ("balanced-mixture",)
+    assert set(samplers()) == {"uniform", "flops-stratified", "balanced-mixture"}
+    assert "largest" in anchor_policies()
     with pytest.raises(ValueError, match=r"training\.sampler 'nope'"):
         make_sampler("nope", tiny_space)
     with pytest.raises(ValueError, match=r"training\.anchors 'nope'"):
@@ -52,6 +57,17 @@ def test_defaults_are_the_first_registered_and_unknown_names_are_refused(tiny_sp
         TrainConfig(sampler="nope")
     with pytest.raises(ValueError, match="anchors must be one of"):
         TrainConfig(anchors="nope")
+
+
+def test_a_schedule_refuses_a_sampler_of_another_kind(tiny_space: OfaMbv3Space) -> None:
+    net = tiny_space.build_supernet(mean=MEAN, std=STD)
+    config = TrainConfig(epochs=1, sampler="balanced-mixture")
+    with pytest.raises(
+        ValueError, match=r"training\.sampler 'balanced-mixture' cannot be used by schedule 'sandwich'"
+    ):
+        make_trainer("sandwich", supernet=net, space=tiny_space, config=config, seed=0)
+    default = make_trainer("sandwich", supernet=net, space=tiny_space, config=TrainConfig(epochs=1), seed=0)
+    assert isinstance(default.sampler, UniformSampler)
 
 
 def test_a_name_is_registered_once() -> None:
@@ -125,7 +141,9 @@ def test_flops_stratified_reaches_the_low_end_more_often_than_uniform() -> None:
 
     def share_in_lowest_stratum(name: str) -> float:
         rng = np.random.default_rng(1)
-        archs = [a for _ in range(60) for a in make_sampler(name, space).draw(rng, 3)]
+        sampler = make_sampler(name, space)
+        assert isinstance(sampler, SubnetSampler)
+        archs = [a for _ in range(60) for a in sampler.draw(rng, 3)]
         return float(np.mean([_flops(space, a) < bound for a in archs]))
 
     assert share_in_lowest_stratum("flops-stratified") == pytest.approx(1 / 3)

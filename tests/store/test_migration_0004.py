@@ -1,0 +1,48 @@
+"""Revision 0004_schedule_samplers: a pooling job stored with the old default sampler can still run."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import text
+
+from nas.store import Database, crud
+from supernets.training import TrainConfig, schedule_samplers
+from tests.store.revisions import HEAD_REVISION
+
+
+def _training(schedule: str, sampler: str | None) -> dict[str, object]:
+    return {"schedule": schedule, "epochs": 1, "sampler": sampler}
+
+
+def test_old_mixture_specs_get_the_mixture_sampler_and_others_are_untouched(empty_db: Database) -> None:
+    empty_db.upgrade("0003_leases")
+    specs = {
+        "pool": {"training": _training("balanced-mixture", "uniform"), "seed": 3},
+        "pool-new": {"training": _training("balanced-mixture", "balanced-mixture")},
+        "ofa": {"training": _training("sandwich", "uniform")},
+        "ofa-strat": {"training": _training("deps", "flops-stratified")},
+        "bare": {},
+    }
+    with empty_db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', CURRENT_TIMESTAMP)"))
+        for job_id, spec in specs.items():
+            conn.execute(
+                text(
+                    "INSERT INTO jobs (id, owner_id, name, spec, status, progress, cancel_requested, "
+                    "created_at, updated_at, attempt) VALUES (:id, 1, 'old', :spec, 'queued', 0, false, "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0)"
+                ),
+                {"id": job_id, "spec": json.dumps(spec)},
+            )
+    empty_db.upgrade()
+    assert empty_db.current_revision() == HEAD_REVISION
+    with empty_db.read() as s:
+        stored = {job_id: crud.get_job(s, job_id=job_id).spec for job_id in specs}  # type: ignore[union-attr]
+    assert stored["pool"] == {"training": _training("balanced-mixture", "balanced-mixture"), "seed": 3}
+    for job_id in ("pool-new", "ofa", "ofa-strat", "bare"):
+        assert stored[job_id] == specs[job_id]
+    # what the migrated spec names is a sampler the schedule draws with
+    sampler = stored["pool"]["training"]["sampler"]
+    assert sampler in schedule_samplers("balanced-mixture")
+    assert TrainConfig(sampler=sampler).sampler == "balanced-mixture"
