@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from bench.demo_front import DEMO_SPEC, LEVERS, lever_configs, lever_spec, subnet_set
+from bench.demo_front import DEMO_SPEC, LEVERS, job_targets, lever_configs, lever_spec, subnet_set
 from supernets import make_space
 
 
@@ -39,3 +39,29 @@ def test_the_subnet_set_spans_the_flops_range() -> None:
     flops = [space.total_cost(a).flops for a in archs]
     assert archs[0] == space.smallest() and archs[-1] == space.largest()
     assert flops == sorted(flops) and len({a.arch_hash for a in archs}) == len(archs) == 10
+
+
+def _job(seed: int, **values: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "seed": seed,
+        "status": "succeeded",
+        "front_points": 6,
+        "front_latency_span": 2.5,
+        "middle_above_smallest_val": 0.9,
+        "cv_kendall_tau": 0.4,
+        "wall_s": 500.0,
+    }
+    return base | values
+
+
+def test_a_demo_target_is_met_only_when_every_seeds_run_meets_it() -> None:
+    all_good = job_targets([_job(0), _job(1), _job(2)])
+    assert all(t["met"] for t in all_good.values())
+    assert all_good["demo front points"]["value"] == [6, 6, 6]
+    one_short = job_targets([_job(0), _job(1, front_points=4), _job(2)])
+    assert not one_short["demo front points"]["met"]
+    assert one_short["demo front latency span"]["met"]
+    failed = job_targets([_job(0), _job(1, status="failed")])
+    assert not any(t["met"] for t in failed.values())
+    assert not any(t["met"] for t in job_targets([]).values())
+    assert not job_targets([_job(0, cv_kendall_tau=None)])["demo accuracy predictor CV Kendall tau"]["met"]
