@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import sys
 import zipfile
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any
 
 import typer
@@ -305,6 +307,16 @@ def download(
     typer.echo(str(target))
 
 
+def import_benchmark(name: str) -> ModuleType:
+    """The module ``bench/<name>.py``. Benchmarks run from a checkout and some use its test harness
+    (``tests/e2e/server.py``'s live server), which is not an installed package: the checkout's root
+    goes first on ``sys.path`` however the ``nas`` script was started."""
+    root = str(Path(importlib.import_module("bench").__file__ or "").resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module(f"bench.{name.replace('-', '_')}")
+
+
 @app.command()
 def bench(
     name: Annotated[str, typer.Argument(help="benchmark name, e.g. kernels (bench/<name>.py)")],
@@ -313,7 +325,7 @@ def bench(
     """Run a benchmark; it writes bench/reports/<name>.json and .md."""
     module_name = f"bench.{name.replace('-', '_')}"
     try:
-        module = importlib.import_module(module_name)
+        module = import_benchmark(name)
     except ModuleNotFoundError as exc:
         if exc.name != module_name:
             raise

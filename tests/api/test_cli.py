@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -137,3 +139,13 @@ def test_verify_bundle_checks_every_listed_file(tmp_path: Path) -> None:
 def test_bench_names_a_missing_benchmark(env: Settings) -> None:
     result = runner.invoke(app, ["bench", "no-such-bench"])
     assert result.exit_code == 2 and "bench.no_such_bench" in result.output
+
+
+def test_a_benchmark_using_the_test_harness_imports_from_any_directory(tmp_path: Path) -> None:
+    # `nas bench api-load` imports tests/e2e/server.py, which is not an installed package
+    code = "from api.cli import import_benchmark; print(import_benchmark('api-load').__name__)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "bench.api_load"
