@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, cast
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -114,7 +114,7 @@ async def read_as_user(db: Database, token: str, read: Callable[[Connection, int
     """``read(connection, user_id)`` for the token's user, authentication included, in ONE threadpool hop.
 
     For the routes a dashboard polls: the token lookup and the read share one read-only Core
-    connection (``Database.read_connection``, ``nas.store.polls``), and ``read`` builds the response
+    connection (``Database.poll``, ``nas.store.polls``), and ``read`` builds the response
     there too; 401 when the token is unknown or revoked. ``CurrentUser`` plus a sync route costs two
     hops, each a wait for a free thread under load.
     """
@@ -122,15 +122,19 @@ async def read_as_user(db: Database, token: str, read: Callable[[Connection, int
 
 
 def _read_as_user(db: Database, token: str, read: Callable[[Connection, int], T]) -> T:
-    with db.read_connection() as conn:
+    def first(conn: Connection) -> tuple[int, bool, T | None]:
         owner = polls.token_owner(conn, token=token)
         if owner is None:
             raise _unauthorized("invalid or revoked token")
-        if not crud.token_touch_due(owner.last_used_at):
-            return read(conn, owner.user_id)
+        if crud.token_touch_due(owner.last_used_at):
+            return owner.user_id, True, None
+        return owner.user_id, False, read(conn, owner.user_id)
+
+    user_id, touch, result = db.poll(first)
+    if not touch:
+        return cast(T, result)
     # At most once a minute per token: mark it used (the one write of authentication), then read.
     with db.session() as s:
         if crud.user_for_token(s, token=token) is None:
             raise _unauthorized("invalid or revoked token")
-    with db.read_connection() as conn:
-        return read(conn, owner.user_id)
+    return db.poll(lambda conn: read(conn, user_id))

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 from fastapi import Request
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from nas.store import Database, polls
@@ -25,24 +26,27 @@ def format_event(*, event_id: int | None, kind: str, data: object) -> str:
 
 def _read(db: Database, job_id: str, after_id: int) -> tuple[list[str], int, str | None]:
     """New messages after ``after_id``, the last id seen, and the job's status if it is final."""
-    with db.read_connection() as conn:
-        events = polls.list_events(conn, job_id=job_id, after_id=after_id, limit=500)
-        status = polls.job_status(conn, job_id=job_id)
-        final = status.value if status is not None and status.is_final else None
-        if status is None:
-            final = "deleted"
-        messages = []
-        for ev in events:
-            payload = {
-                "id": ev.id,
-                "ts": ev.ts.isoformat(),
-                "kind": ev.kind,
-                "stage": ev.stage,
-                "payload": ev.payload,
-            }
-            messages.append(format_event(event_id=ev.id, kind=ev.kind, data=payload))
-            after_id = ev.id
-        more = len(events) == 500
+    return db.poll(lambda conn: _messages(conn, job_id, after_id))
+
+
+def _messages(conn: Connection, job_id: str, after_id: int) -> tuple[list[str], int, str | None]:
+    events = polls.list_events(conn, job_id=job_id, after_id=after_id, limit=500)
+    status = polls.job_status(conn, job_id=job_id)
+    final = status.value if status is not None and status.is_final else None
+    if status is None:
+        final = "deleted"
+    messages = []
+    for ev in events:
+        payload = {
+            "id": ev.id,
+            "ts": ev.ts.isoformat(),
+            "kind": ev.kind,
+            "stage": ev.stage,
+            "payload": ev.payload,
+        }
+        messages.append(format_event(event_id=ev.id, kind=ev.kind, data=payload))
+        after_id = ev.id
+    more = len(events) == 500
     return messages, after_id, None if more else final
 
 

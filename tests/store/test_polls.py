@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from nas.schemas import EventPublic, JobPublic, JobStatus
 from nas.store import Database, StoreError, crud, polls
@@ -132,3 +133,26 @@ def test_token_owner_is_a_live_tokens_user(db: Database, owner_id: int) -> None:
 def test_a_read_connection_wraps_driver_errors(db: Database) -> None:
     with pytest.raises(StoreError, match="database error"), db.read_connection() as conn:
         conn.exec_driver_sql("SELECT * FROM no_such_table")
+
+
+def test_a_poll_cut_by_a_restart_is_retried_once_on_a_fresh_connection(db: Database) -> None:
+    if db.is_sqlite:
+        pytest.skip("a connection PostgreSQL terminates (as a restart does); SQLite has no server")
+    pid = db.poll(lambda conn: conn.execute(text("SELECT pg_backend_pid()")).scalar())
+    with db.engine.connect() as admin:  # the main pool, as a restart would cut every connection
+        assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    # the polling pool has no pre-ping: its pooled connection is dead, found so on use, and replaced
+    new_pid = db.poll(lambda conn: conn.execute(text("SELECT pg_backend_pid()")).scalar())
+    assert new_pid != pid
+
+
+def test_a_poll_wraps_driver_errors_and_does_not_retry_them(db: Database) -> None:
+    calls: list[int] = []
+
+    def bad(conn: Any) -> None:
+        calls.append(1)
+        conn.execute(text("SELECT * FROM no_such_table"))
+
+    with pytest.raises(StoreError, match="database error"):
+        db.poll(bad)
+    assert len(calls) == 1
