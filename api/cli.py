@@ -321,6 +321,9 @@ def import_benchmark(name: str) -> ModuleType:
 def bench(
     name: Annotated[str, typer.Argument(help="benchmark name, e.g. kernels (bench/<name>.py)")],
     quick: Annotated[bool, typer.Option(help="the short configuration")] = False,
+    jobs: Annotated[
+        int, typer.Option(min=1, help="cells run at once, for benchmarks that resume (bench/cells.py)")
+    ] = 1,
 ) -> None:
     """Run a benchmark; it writes bench/reports/<name>.json and .md."""
     module_name = f"bench.{name.replace('-', '_')}"
@@ -331,7 +334,14 @@ def bench(
             raise
         console.print(f"[red]no benchmark {name!r}:[/red] expected a module {module_name} with run()")
         raise typer.Exit(2) from exc
-    report = module.run(quick=quick, out_dir=Path("bench/reports"))
+    from bench.common import jobs_argument
+
+    try:
+        extra = jobs_argument(module.run, jobs)
+    except SystemExit as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    report = module.run(quick=quick, out_dir=Path("bench/reports"), **extra)
     for target_name, target in (report.get("targets") or {}).items():
         mark = "[green]met[/green]" if target.get("met") else "[red]NOT met[/red]"
         console.print(f"{target_name}: {target.get('value')} (goal {target.get('goal')}) {mark}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -55,7 +56,7 @@ def write_report(
     (title, rows) pairs rendered as Markdown tables in the ``.md`` file.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {
+    doc: dict[str, Any] = {
         "name": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info(),
@@ -96,12 +97,25 @@ def write_report(
     return doc
 
 
+def jobs_argument(run: Callable[..., Any], jobs: int) -> dict[str, int]:
+    """``{"jobs": jobs}`` when ``run`` takes a ``jobs`` argument; refuses ``jobs`` > 1 otherwise."""
+    if "jobs" in inspect.signature(run).parameters:
+        return {"jobs": jobs}
+    if jobs != 1:
+        raise SystemExit(f"{run.__module__} runs one cell at a time: it takes no --jobs")
+    return {}
+
+
 def run_from_command_line(run: Callable[..., dict[str, Any]], *, description: str | None) -> None:
-    """``python -m bench.NAME [--quick] [--out-dir DIR]``: run a benchmark and print its targets."""
+    """``python -m bench.NAME [--quick] [--out-dir DIR] [--jobs N]``: run a benchmark, print its targets.
+
+    ``--jobs`` is passed only to benchmarks whose ``run`` takes it (those built on ``bench.cells``).
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "reports")
+    parser.add_argument("--jobs", type=int, default=1, help="cells run at once (resumable benchmarks)")
     args = parser.parse_args()
-    doc = run(quick=args.quick, out_dir=args.out_dir)
+    doc = run(quick=args.quick, out_dir=args.out_dir, **jobs_argument(run, args.jobs))
     for name, target in doc["targets"].items():
         print(f"{name}: {target['value']} ({target['goal']}) -> {'met' if target['met'] else 'NOT met'}")

@@ -18,10 +18,13 @@ paired differences: mean - sd for a ">=" goal, mean + sd for a "<=" goal.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import math
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.cells import CellStore, run_cells
 from bench.common import run_from_command_line, write_report
 from nas.data import DatasetSplits, load_dataset
 from nas.pareto import hypervolume
@@ -357,16 +361,15 @@ def _full_costs(
     return out
 
 
-def _busy(before: tuple[float, ...], after: tuple[float, ...], cores: int) -> bool:
-    """Another job shared the machine: load before we started, or above our one thread while we ran."""
-    return before[0] > 0.5 or after[1] > min(1.5, cores - 0.5)
+def _busy(before: tuple[float, ...], after: tuple[float, ...], cores: int, jobs: int = 1) -> bool:
+    """Another job shared the machine: load before we started, or above our ``jobs`` threads while we ran."""
+    return before[0] > 0.5 or after[1] > min(jobs + 0.5, cores - 0.5)
 
 
-def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
-    """Train every schedule at every budget and seed; write ``<out_dir>/supernet_schedules.{json,md}``."""
-    load_before = os.getloadavg()
-    started = time.perf_counter()
-    torch.set_num_threads(1)
+@functools.cache
+def _context(quick: bool) -> tuple[dict[str, Any], DatasetSplits, SearchSpace, torch.Tensor, list[Arch]]:
+    """What every cell of a run shares, rebuilt the same in every worker process from ``DATA_SEED``:
+    settings, data, space, BN calibration images and the sampled subnets."""
     s = _settings(quick)
     data = _load(s)
     space = make_space(
@@ -375,6 +378,70 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
     calibration = data.calibration_images(s["calibration_images"], seed=DATA_SEED)
     rng = np.random.default_rng(DATA_SEED)
     archs = [space.sample(rng) for _ in range(s["num_subnets"])]
+    return s, data, space, calibration, archs
+
+
+def run_cell(quick: bool, r: dict[str, Any]) -> dict[str, Any]:
+    """Train one planned run and score it on the test split (one cell of the benchmark).
+
+    A supernet run returns the accuracy of every sampled subnet (the hypervolume is computed when
+    the report is assembled, with latencies measured then) and, for progressive shrinking, the
+    accuracy of the largest and smallest subnet after each phase.
+    """
+    s, data, space, calibration, archs = _context(quick)
+    schedule, seed = r["schedule"], r["seed"]
+    phase_log: list[dict[str, Any]] = []
+    if schedule.startswith("standalone"):
+        arch = space.smallest() if schedule.endswith("smallest") else space.largest()
+        net, trainer, wall = _train(
+            "standalone", space, data, _config("standalone", r["epochs"], s), seed, arch=arch
+        )
+        result: dict[str, Any] = {"accuracy": _accuracy(net, arch, data, calibration)}
+    else:
+
+        def log_phase(trainer: Trainer) -> None:
+            if not isinstance(trainer, ProgressiveShrinkingTrainer):
+                return
+            for phase, end in trainer.phase_ends().items():
+                if trainer.global_step == end:
+                    phase_log.append(
+                        {
+                            "budget": r["budget"],
+                            "seed": r["seed"],
+                            "phase": phase,
+                            "step": end,
+                            "passes": trainer.passes,
+                            "acc_largest": _accuracy(trainer.supernet, space.largest(), data, calibration),
+                            "acc_smallest": _accuracy(trainer.supernet, space.smallest(), data, calibration),
+                        }
+                    )
+
+        net, trainer, wall = _train(
+            schedule, space, data, _config(schedule, r["epochs"], s), seed, on_step=log_phase
+        )
+        result = {
+            "accs": [_accuracy(net, a, data, calibration) for a in archs],
+            "acc_smallest": _accuracy(net, space.smallest(), data, calibration),
+            "acc_largest": _accuracy(net, space.largest(), data, calibration),
+            "phase_log": phase_log,
+        }
+    if trainer.passes != r["passes"]:
+        raise AssertionError(f"{schedule} did {trainer.passes} passes, planned {r['passes']}")
+    return result | {"wall_s": wall, "s_per_pass": wall / trainer.passes}
+
+
+def run(*, quick: bool, out_dir: Path, jobs: int = 1, cells_dir: Path | None = None) -> dict[str, Any]:
+    """Train every schedule at every budget and seed; write ``<out_dir>/supernet_schedules.{json,md}``.
+
+    Each run is a cell of a :class:`~bench.cells.CellStore` (``cells_dir``, by default
+    ``<out_dir>/cells`` for a full run and a temporary directory for a quick one): a full run
+    interrupted part-way resumes where it stopped. ``jobs`` cells train at once, in processes of
+    their own.
+    """
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    torch.set_num_threads(1)
+    s, data, space, calibration, archs = _context(quick)
     probe = space.build_supernet(mean=data.mean, std=data.std)
     profile = get_profile("cpu-fp32")
     shape = (data.channels, data.image_size, data.image_size)
@@ -391,58 +458,45 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
     reference = (0.0, 1.1)
     schedule_plan = plan(s)
 
-    def score(net: Supernet) -> dict[str, Any]:
-        accs = [_accuracy(net, a, data, calibration) for a in archs]
-        smallest = _accuracy(net, space.smallest(), data, calibration)
-        return {
-            "hypervolume": _front_hv(accs, rel_lats, reference),
-            "acc_smallest": smallest,
-            "acc_largest": _accuracy(net, space.largest(), data, calibration),
-            "acc_subnets_mean": float(np.mean(accs)),
-            "subnets_above_smallest": float(np.mean([a > smallest for a in accs])),
+    with contextlib.ExitStack() as stack:
+        if cells_dir is None:
+            cells_dir = (
+                Path(stack.enter_context(tempfile.TemporaryDirectory())) if quick else out_dir / "cells"
+            )
+        store = CellStore(cells_dir, NAME, s)
+        stored_before = store.done()
+        outputs = run_cells(
+            store,
+            schedule_plan["runs"],
+            functools.partial(run_cell, quick),
+            jobs=jobs,
+            on_done=lambda cell, out: print(f"{cell} -> {store.done()} cells stored", flush=True),
+        )
+        cells_info = {
+            "store": str(store.dir.relative_to(cells_dir.parent)) if not quick else "temporary",
+            "cells": len(outputs),
+            "stored_before_this_run": stored_before,
+            "cpus": sorted({c["cpu"] for c in store.ran_on()}),
+            "jobs": jobs,
         }
 
     runs: list[dict[str, Any]] = []
     phase_log: list[dict[str, Any]] = []
-    for r in schedule_plan["runs"]:
-        schedule, seed = r["schedule"], r["seed"]
-        if schedule.startswith("standalone"):
-            arch = space.smallest() if schedule.endswith("smallest") else space.largest()
-            net, trainer, wall = _train(
-                "standalone", space, data, _config("standalone", r["epochs"], s), seed, arch=arch
-            )
-            result = {"accuracy": _accuracy(net, arch, data, calibration)}
+    for r, out in zip(schedule_plan["runs"], outputs, strict=True):
+        row = r | {"wall_s": out["wall_s"], "s_per_pass": out["s_per_pass"]}
+        if "accs" in out:
+            accs = out["accs"]
+            row |= {
+                "hypervolume": _front_hv(accs, rel_lats, reference),
+                "acc_smallest": out["acc_smallest"],
+                "acc_largest": out["acc_largest"],
+                "acc_subnets_mean": float(np.mean(accs)),
+                "subnets_above_smallest": float(np.mean([a > out["acc_smallest"] for a in accs])),
+            }
+            phase_log += out["phase_log"]
         else:
-
-            def log_phase(trainer: Trainer, r: dict[str, Any] = r) -> None:
-                if not isinstance(trainer, ProgressiveShrinkingTrainer):
-                    return
-                for phase, end in trainer.phase_ends().items():
-                    if trainer.global_step == end:
-                        phase_log.append(
-                            {
-                                "budget": r["budget"],
-                                "seed": r["seed"],
-                                "phase": phase,
-                                "step": end,
-                                "passes": trainer.passes,
-                                "acc_largest": _accuracy(
-                                    trainer.supernet, space.largest(), data, calibration
-                                ),
-                                "acc_smallest": _accuracy(
-                                    trainer.supernet, space.smallest(), data, calibration
-                                ),
-                            }
-                        )
-
-            net, trainer, wall = _train(
-                schedule, space, data, _config(schedule, r["epochs"], s), seed, on_step=log_phase
-            )
-            result = score(net)
-        if trainer.passes != r["passes"]:
-            raise AssertionError(f"{schedule} did {trainer.passes} passes, planned {r['passes']}")
-        runs.append(r | {"wall_s": wall, "s_per_pass": wall / trainer.passes} | result)
-        print(f"{runs[-1]}", flush=True)
+            row["accuracy"] = out["accuracy"]
+        runs.append(row)
 
     def values(schedule: str, budget: float, key: str) -> list[float]:
         return [
@@ -545,7 +599,7 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
         "elastic_step_over_static": {"value": step["ratio"], "goal": "<= 1.10", "met": step["ratio"] <= 1.10},
     }
     load_after = os.getloadavg()
-    busy = _busy(load_before, load_after, os.cpu_count() or 1)
+    busy = _busy(load_before, load_after, os.cpu_count() or 1, jobs)
     wall_total = time.perf_counter() - started
     results = {
         "curves": curves,
@@ -571,6 +625,7 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
         "machine_busy": busy,
         "wall_s": wall_total,
         "full_run_estimate": estimate,
+        "cells": cells_info,
     }
     notes = _notes(quick, results, targets, s)
     return write_report(
@@ -651,6 +706,11 @@ def _notes(
         "backward) are not counted as passes, which favours it. The passes of different subnets cost "
         "different time (see s_per_pass in the JSON). Standalone twins spend the whole reference "
         "budget on one subnet, with zero-initialised residual BN like the supernets. ",
+        f"Each run is a stored cell ({results['cells']['store']}): {results['cells']['cells']} cells, "
+        f"{results['cells']['stored_before_this_run']} of them from earlier sittings, trained "
+        f"{results['cells']['jobs']} at a time; CPUs that ran them: {', '.join(results['cells']['cpus'])}. "
+        "Wall times of cells from different sittings or machines are not comparable; passes and "
+        "accuracies are. ",
         f"Load average before {load['before']}, after {load['after']}"
         + (
             ": the machine was busy; wall times are not comparable across reports. "

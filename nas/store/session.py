@@ -97,15 +97,18 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = self.engine.execution_options(**{READ_ONLY_OPTION: True})
         # The polling GETs (``poll``) read through a pool of their own without pre-ping: the ping is
-        # one more round trip per request, measured as the difference between a p99 of 591-621 ms
-        # and 133 ms in ``nas bench api-load`` on PostgreSQL. A read that a restart cut is retried
-        # once on a fresh connection instead (reads are idempotent).
+        # one more round trip per request (``nas bench api-load`` on PostgreSQL: p99 591-621 ms with
+        # it, 524 ms without). A read that a restart cut is retried once on a fresh connection
+        # instead (reads are idempotent). On PostgreSQL the pool is also in autocommit: no BEGIN
+        # and no ROLLBACK round trips around a poll's SELECTs. That loses no consistency: at READ
+        # COMMITTED (PostgreSQL's default) each statement takes its own snapshot inside a
+        # transaction too.
         self._poll_engine: Engine = (
             self._read_engine
             if self.is_sqlite
-            else create_engine(url, **{**kwargs, "pool_pre_ping": False}).execution_options(
-                **{READ_ONLY_OPTION: True}
-            )
+            else create_engine(
+                url, **{**kwargs, "pool_pre_ping": False, "isolation_level": "AUTOCOMMIT"}
+            ).execution_options(**{READ_ONLY_OPTION: True})
         )
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
         event.listen(self._read_sessions, "before_flush", _refuse_writes)
@@ -160,33 +163,32 @@ class Database:
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
-        """A read-only Core connection (no ORM session): one transaction, rolled back at the end.
+        """A read-only Core connection of the polling pool (no pre-ping; no ORM session): one
+        transaction, rolled back at the end. Driver errors become :class:`StoreError`.
 
-        The polling GETs read through it (``nas.store.polls``): rows, not objects, so no identity
-        map, no attribute instrumentation and no unit of work for reads that never write. Like
-        ``read()``, it never takes SQLite's write lock.
+        The polling GETs read through it (``nas.store.polls``, by way of :meth:`poll`): rows, not
+        objects, so no identity map, no attribute instrumentation and no unit of work for reads that
+        never write. Like ``read()``, it never takes SQLite's write lock.
         """
         try:
-            with self._read_engine.connect() as conn:
+            with self._poll_engine.connect() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             raise StoreError(f"database error: {exc}") from exc
 
     def poll(self, read: Callable[[Connection], T]) -> T:
-        """``read(connection)`` on a read-only Core connection of the polling pool (no pre-ping);
-        when the connection turns out to have been cut (a database restart), the pool is refreshed
-        and ``read`` runs once more on a new one. Driver errors become :class:`StoreError`."""
-        for attempt in (1, 2):
-            try:
-                with self._poll_engine.connect() as conn:
-                    return read(conn)
-            except DBAPIError as exc:
-                if attempt == 1 and exc.connection_invalidated:
-                    continue  # SQLAlchemy has invalidated the pool's older connections too
-                raise StoreError(f"database error: {exc}") from exc
-            except SQLAlchemyError as exc:
-                raise StoreError(f"database error: {exc}") from exc
-        raise AssertionError("unreachable: the second attempt returns or raises")
+        """``read(connection)`` on :meth:`read_connection`; when the connection turns out to have
+        been cut (a database restart), ``read`` runs once more on a new one."""
+        try:
+            with self.read_connection() as conn:
+                return read(conn)
+        except StoreError as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, DBAPIError) and cause.connection_invalidated):
+                raise
+        # SQLAlchemy has invalidated the pool's older connections too: this one is new.
+        with self.read_connection() as conn:
+            return read(conn)
 
     def alembic_config(self) -> Config:
         cfg = Config()
