@@ -465,13 +465,18 @@ def run(*, quick: bool, out_dir: Path, jobs: int = 1, cells_dir: Path | None = N
             )
         store = CellStore(cells_dir, NAME, s)
         stored_before = store.done()
-        outputs = run_cells(
+        # The largest budget first, seed by seed: a run stopped part-way leaves whole comparisons at
+        # the reference budget (with the standalone twins) rather than every budget of one seed.
+        order = sorted(schedule_plan["runs"], key=lambda r: (-r["budget"], r["seed"]))
+        done = run_cells(
             store,
-            schedule_plan["runs"],
+            order,
             functools.partial(run_cell, quick),
             jobs=jobs,
             on_done=lambda cell, out: print(f"{cell} -> {store.done()} cells stored", flush=True),
         )
+        by_key = {store.key(c): out for c, out in zip(order, done, strict=True)}
+        outputs = [by_key[store.key(r)] for r in schedule_plan["runs"]]
         cells_info = {
             "store": str(store.dir.relative_to(cells_dir.parent)) if not quick else "temporary",
             "cells": len(outputs),
