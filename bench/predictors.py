@@ -68,6 +68,8 @@ from supernets.training import TrainConfig, make_trainer
 
 NAME = "predictors"
 CACHE = Path(__file__).parent / ".cache"
+# The full run's supernet training state after each epoch, committed so that a later sitting resumes.
+RESUME = Path(__file__).parent / "reports" / "cells" / "predictors-supernet"
 ROOT = Path(__file__).resolve().parent.parent
 SPACE = {
     "family": "ofa-mbv3",
@@ -265,26 +267,44 @@ def trained_supernet(
             torch.manual_seed(0)
             supernet = space.build_supernet(mean=data.mean, std=data.std)
     trainer = make_trainer(supernet_cfg["schedule"], supernet=supernet, space=space, config=train_cfg, seed=0)
+    # Training resumes from the last finished epoch: the full run's training takes hours, more than
+    # one sitting on a small machine, so each epoch's trainer state is kept (``RESUME``, committed
+    # with the reports, for the full run; ``bench/.cache`` for other set-ups).
+    resume = (RESUME if supernet_cfg == SUPERNET else CACHE) / path.name.replace(".pt", "-training.pt")
+    if resume.exists():
+        trainer.load_state_dict(torch.load(resume, map_location="cpu", weights_only=False))
+        _note(log, f"training resumed from {resume.name} after epoch {trainer.epoch}")
+    first_epoch = trainer.epoch
     started = time.perf_counter()
     threads = torch.get_num_threads()
     # Training is not timed: every core (a quick run on a shared machine takes one, as oversubscribed
     # threads spin).
     torch.set_num_threads(int(supernet_cfg.get("threads") or os.cpu_count() or 1))
-    for _ in range(train_cfg.epochs):
+    while trainer.epoch < train_cfg.epochs:
         metrics = trainer.train_epoch(data.train_x, data.train_y)
+        _save(trainer.state_dict(), resume)
         _note(log, f"epoch {int(metrics['epoch'])}: loss {metrics['loss']:.3f}")
     torch.set_num_threads(threads)
     seconds = time.perf_counter() - started
+    epochs = max(train_cfg.epochs - first_epoch, 1)
     _note(
         log,
-        f"supernet trained on {len(data.train_y)} images x {train_cfg.epochs} epochs in {seconds:.0f}s "
-        f"({seconds / (len(data.train_y) * train_cfg.epochs) * 1e3:.2f} ms per image-epoch)",
+        f"supernet trained on {len(data.train_y)} images x {train_cfg.epochs - first_epoch} epochs in "
+        f"{seconds:.0f}s ({seconds / (len(data.train_y) * epochs) * 1e3:.2f} ms per image-epoch)",
     )
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(supernet.state_dict(), tmp)
-    tmp.replace(path)
+    _save(supernet.state_dict(), path)
     return supernet.eval(), path
+
+
+def _save(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path`` atomically (a temporary file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
 
 
 def _latency(supernet: Supernet, arch: Arch, cfg: dict[str, Any], input_shape: tuple[int, ...]) -> float:

@@ -6,17 +6,23 @@ import numpy as np
 import pytest
 import torch
 
+import bench.predictors
 from bench.predictors import (
     SPACE,
+    _save,
+    _supernet_path,
     correct_per_image,
     extreme_archs,
+    load_data,
     noise_ceiling,
     split_half_tau,
     top_recall,
+    trained_supernet,
     within,
 )
 from predictors import evaluate_predictions
 from supernets import deployed_subnet, make_space, score_subnet
+from supernets.training import make_trainer
 
 
 def test_noise_ceiling_follows_spearman_brown_and_matches_the_issue_figure() -> None:
@@ -81,3 +87,41 @@ def test_per_image_correctness_averages_to_score_subnet() -> None:
     mask = correct_per_image(deployed_subnet(supernet, arch, x[:32]), x, y, batch_size=16)
     assert mask.shape == (64,)
     assert float(mask.mean()) == pytest.approx(score_subnet(supernet, arch, x[:32], x, y))
+
+
+def test_supernet_training_resumes_from_its_last_epoch(tmp_path, monkeypatch) -> None:
+    """An interrupted training (the full run's takes hours) resumes after its last finished epoch and
+    ends with the weights of an uninterrupted one; a finished one is not trained again."""
+    monkeypatch.setattr(bench.predictors, "CACHE", tmp_path)
+    cfg = {"images": 64, "epochs": 2, "schedule": "sandwich", "batch_size": 32, "lr": 0.05, "threads": 1}
+    data = load_data(cfg)
+    space = make_space(
+        SPACE, in_channels=data.channels, num_classes=data.num_classes, image_size=data.image_size
+    )
+    log: list[str] = []
+    whole, path = trained_supernet(space, data, cfg, log)
+    resume = tmp_path / path.name.replace(".pt", "-training.pt")
+    assert resume.exists() and not any("resumed" in line for line in log)
+
+    # the state an interruption after the first epoch leaves
+    _, train_cfg = _supernet_path(space, data, cfg)
+    torch.manual_seed(0)
+    net = space.build_supernet(mean=data.mean, std=data.std)
+    trainer = make_trainer("sandwich", supernet=net, space=space, config=train_cfg, seed=0)
+    trainer.train_epoch(data.train_x, data.train_y)
+    _save(trainer.state_dict(), resume)
+    path.unlink()
+    log = []
+    resumed, _ = trained_supernet(space, data, cfg, log)
+    assert any("resumed" in line and "after epoch 1" in line for line in log)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+    path.unlink()  # the final weights lost, the last epoch's state kept: nothing is retrained
+    log = []
+    again, _ = trained_supernet(space, data, cfg, log)
+    assert any("after epoch 2" in line for line in log) and not any(line.startswith("epoch") for line in log)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(whole.state_dict().values(), again.state_dict().values(), strict=True)
+    )
