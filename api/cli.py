@@ -341,7 +341,13 @@ def bench(
     except SystemExit as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    report = module.run(quick=quick, out_dir=Path("bench/reports"), **extra)
+    from bench.cells import Paused
+
+    try:
+        report = module.run(quick=quick, out_dir=Path("bench/reports"), **extra)
+    except Paused as exc:  # resumable benchmarks: the finished cells are kept
+        console.print(f"[yellow]{exc}[/yellow]")
+        raise typer.Exit(3) from exc
     for target_name, target in (report.get("targets") or {}).items():
         mark = "[green]met[/green]" if target.get("met") else "[red]NOT met[/red]"
         console.print(f"{target_name}: {target.get('value')} (goal {target.get('goal')}) {mark}")

@@ -124,11 +124,24 @@ def _timed(fn: Callable[[dict[str, Any]], dict[str, Any]], cell: dict[str, Any])
         "platform": info["platform"],
         "torch": info["torch"],
         "pid": os.getpid(),
-        "code": checkout_version(),
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": info["load_average_1_5_15"],
     }
     return {"result": result, "ran_on": ran_on}
+
+
+class Paused(Exception):
+    """A run stopped by its ``STOP`` file before every cell was done; running it again resumes."""
+
+    def __init__(self, store: CellStore, total: int) -> None:
+        self.done, self.total = store.done(), total
+        super().__init__(
+            f"paused by {store.dir / STOP_FILE}: {self.done} of {total} cells stored; "
+            "remove the file and run again to resume"
+        )
+
+
+STOP_FILE = "STOP"
 
 
 def run_cells(
@@ -142,8 +155,12 @@ def run_cells(
     """Every cell's result, in ``cells`` order: stored ones loaded, missing ones computed by ``fn``.
 
     ``fn`` must be a module-level function (it is sent to worker processes by name) and deterministic
-    given its cell. With ``jobs`` = 1 the cells run in this process, one after the other.
+    given its cell. With ``jobs`` = 1 the cells run in this process, one after the other. The code
+    recorded with each cell is the checkout's when the run started (the workers' modules are
+    imported then). A file ``STOP`` in the store's folder ends the run gracefully: no new cell
+    starts, the ones running finish and are stored, and :class:`Paused` is raised.
     """
+    code = checkout_version()
     results: dict[str, dict[str, Any]] = {}
     missing = []
     for cell in cells:
@@ -154,33 +171,44 @@ def run_cells(
             results[store.key(cell)] = stored
 
     def finish(cell: dict[str, Any], out: dict[str, Any]) -> None:
-        store.save(cell, out["result"], out["ran_on"])
+        store.save(cell, out["result"], out["ran_on"] | {"code": code})
         results[store.key(cell)] = out["result"]
         if on_done is not None:
             on_done(cell, out["result"])
 
+    def stopped() -> bool:
+        return (store.dir / STOP_FILE).exists()
+
     if jobs <= 1:
         for cell in missing:
+            if stopped():
+                break
             finish(cell, _timed(fn, cell))
     else:
-        for cell, out in _in_pool(missing, fn, jobs):
+        for cell, out in _in_pool(missing, fn, jobs, stopped):
             finish(cell, out)
+    if len(results) < len(cells):
+        raise Paused(store, len(cells))
     return [results[store.key(c)] for c in cells]
 
 
 def _in_pool(
-    cells: list[dict[str, Any]], fn: Callable[[dict[str, Any]], dict[str, Any]], jobs: int
+    cells: list[dict[str, Any]],
+    fn: Callable[[dict[str, Any]], dict[str, Any]],
+    jobs: int,
+    stopped: Callable[[], bool],
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """(cell, output) as each finishes; at most ``jobs`` in flight, started in ``cells`` order."""
-    with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=get_context("spawn"), initializer=_one_thread
-    ) as pool:
+    context = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread) as pool:
         pending: dict[Future[dict[str, Any]], dict[str, Any]] = {}
         queue = list(cells)
         while queue or pending:
-            while queue and len(pending) < jobs:
+            while queue and len(pending) < jobs and not stopped():
                 cell = queue.pop(0)
                 pending[pool.submit(_timed, fn, cell)] = cell
+            if not pending:
+                return
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 yield pending.pop(future), future.result()

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from bench.cells import Paused
 from predictors.hardware import environment
 
 
@@ -116,6 +117,9 @@ def run_from_command_line(run: Callable[..., dict[str, Any]], *, description: st
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "reports")
     parser.add_argument("--jobs", type=int, default=1, help="cells run at once (resumable benchmarks)")
     args = parser.parse_args()
-    doc = run(quick=args.quick, out_dir=args.out_dir, **jobs_argument(run, args.jobs))
+    try:
+        doc = run(quick=args.quick, out_dir=args.out_dir, **jobs_argument(run, args.jobs))
+    except Paused as exc:
+        raise SystemExit(f"{exc}") from exc
     for name, target in doc["targets"].items():
         print(f"{name}: {target['value']} ({target['goal']}) -> {'met' if target['met'] else 'NOT met'}")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench.cells import CellStore, config_hash, run_cells
+from bench.cells import STOP_FILE, CellStore, Paused, config_hash, run_cells
 
 
 def square(cell: dict[str, Any]) -> dict[str, Any]:
@@ -78,3 +78,27 @@ def test_worker_processes(tmp_path: Path) -> None:
     pids = {r["pid"] for r in out}
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
     assert store.done() == 4
+
+
+def test_a_stop_file_pauses_and_a_rerun_resumes(tmp_path: Path) -> None:
+    store = CellStore(tmp_path, "demo", {})
+
+    def stop_after_first(cell: dict[str, Any], result: dict[str, Any]) -> None:
+        (store.dir / STOP_FILE).touch()
+
+    with pytest.raises(Paused, match="1 of 3 cells stored") as paused:
+        run_cells(store, cells(1, 2, 3), square, on_done=stop_after_first)
+    assert (paused.value.done, paused.value.total) == (1, 3)
+    (store.dir / STOP_FILE).unlink()
+    computed: list[int] = []
+    out = run_cells(store, cells(1, 2, 3), square, on_done=lambda c, r: computed.append(c["x"]))
+    assert computed == [2, 3] and [r["y"] for r in out] == [1, 4, 9]
+    assert all(r["code"] for r in store.ran_on())
+
+
+def test_a_stop_file_lets_the_running_cells_finish(tmp_path: Path) -> None:
+    store = CellStore(tmp_path, "demo", {})
+    (store.dir / STOP_FILE).touch()
+    with pytest.raises(Paused, match="0 of 2"):
+        run_cells(store, cells(1, 2), square, jobs=2)
+    assert store.done() == 0
