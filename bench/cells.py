@@ -118,15 +118,8 @@ def _timed(fn: Callable[[dict[str, Any]], dict[str, Any]], cell: dict[str, Any])
 
     load_before = os.getloadavg()
     result = fn(cell)
-    info = machine_info()
-    ran_on = {
-        "cpu": info["cpu"],
-        "platform": info["platform"],
-        "torch": info["torch"],
-        "pid": os.getpid(),
-        "load_average_before": [round(v, 2) for v in load_before],
-        "load_average_after": info["load_average_1_5_15"],
-    }
+    # the machine as every report records it (its load average taken now, after the cell)
+    ran_on = machine_info() | {"pid": os.getpid(), "load_average_before": [round(v, 2) for v in load_before]}
     return {"result": result, "ran_on": ran_on}
 
 
