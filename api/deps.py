@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, TypeVar, cast
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -14,6 +18,7 @@ from sqlalchemy.orm import Session
 from nas.artifacts import ArtifactStore
 from nas.settings import Settings
 from nas.store import Database, User, crud, polls
+from nas.store.session import POOL_SIZE
 from workers.scheduler import Scheduler
 
 T = TypeVar("T")
@@ -109,6 +114,24 @@ def get_current_user(db: DatabaseDep, token: BearerToken) -> User:
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
+# Polls that run at once (each on a threadpool thread, holding a pooled connection): no more than
+# the connections the pool keeps open (``nas.store.session.POOL_SIZE``), so a burst of polls never
+# makes the pool open (and then close) a connection of its own, and fewer threads contend for the
+# GIL. A poll waiting here waits for a connection, as it would in a bounded pool, but holds nothing.
+POLL_CONCURRENCY = POOL_SIZE
+_poll_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _poll_limiter() -> CapacityLimiter:
+    """The event loop's limiter for polls (one per loop: a limiter belongs to the loop it waits on)."""
+    loop = asyncio.get_running_loop()
+    limiter = _poll_limiters.get(loop)
+    if limiter is None:
+        limiter = _poll_limiters[loop] = CapacityLimiter(POLL_CONCURRENCY)
+    return limiter
+
 
 async def read_as_user(db: Database, token: str, read: Callable[[Connection, int], T]) -> T:
     """``read(connection, user_id)`` for the token's user, authentication included, in ONE threadpool hop.
@@ -118,7 +141,7 @@ async def read_as_user(db: Database, token: str, read: Callable[[Connection, int
     there too; 401 when the token is unknown or revoked. ``CurrentUser`` plus a sync route costs two
     hops, each a wait for a free thread under load.
     """
-    return await run_in_threadpool(_read_as_user, db, token, read)
+    return await anyio.to_thread.run_sync(_read_as_user, db, token, read, limiter=_poll_limiter())
 
 
 def _read_as_user(db: Database, token: str, read: Callable[[Connection, int], T]) -> T:

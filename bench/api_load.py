@@ -32,10 +32,19 @@ server CPU per GET, 30 clients, no job, 3 x 1,500 requests per route, before -> 
 4.4 -> 2.5 ms, one job 3.65 -> 1.96, 21 events (of 31) 5.2 -> 3.1, a 2-point front 7.9 -> 5.5 (health check,
 unchanged code, 0.86 both times). On PostgreSQL the polling pool then went to autocommit (no
 BEGIN/ROLLBACK round trips): 4 full runs alternated on an AMD EPYC, server CPU per GET 5.31/5.02 ->
-4.45/4.00 ms, p99 1128/1037 -> 953/897 ms. What remains is one Python process serving ~300 requests/s on a
-2-core machine with the load generator, the training job and whatever else runs there: its queueing
-is what p95/p99 show; the load average recorded beside the run says how much else ran, and the
-server's own CPU over the load window (``server_cpu_*``) says how busy the server was.
+4.45/4.00 ms, p99 1128/1037 -> 953/897 ms, with only 152-182 of the 300 offered requests/s served.
+What that PostgreSQL server CPU was: the pool keeps 10 connections and never makes a caller wait, so
+a burst of polls on 40 threadpool threads opened up to 30 more connections, each a new PostgreSQL
+backend (on SQLite, a connect running the PRAGMAs), closed again on return; and 40 threads contended
+for the GIL. Now at most as many polls run at once as the pool keeps connections
+(``api.deps.POLL_CONCURRENCY``, an anyio limiter; a waiting poll holds nothing), and SQLite's polls
+too run in autocommit (no BEGIN/ROLLBACK). First full runs after that, on an Intel Xeon, alone: PostgreSQL
+server CPU per GET 1.92 ms, 297 of 300 req/s served, p99 17.8 ms; SQLite p99 11.7 ms (before them, on
+an AMD EPYC, in an A/B of 30 s runs alternated, SQLite p99 263/24.9 ms before, 21.2/21.9 ms
+after). What remains is one Python process serving ~300 requests/s on a 2-core machine with the
+load generator, the training job and whatever else runs there: its queueing is what p95/p99 show;
+the load average recorded beside the run says how much else ran, and the server's own CPU over the
+load window (``server_cpu_*``) says how busy the server was.
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ POOL_SIZE = 10
 VERSION_TABLE = "nas_alembic_version"
 # Execution option marking the connections of read-only sessions (see ``Database.read``).
 READ_ONLY_OPTION = "nas_read_only"
+# Execution option of the SQLite polling connections (``Database.read_connection``): no BEGIN, so
+# each SELECT is its own implicit read transaction (see ``_on_begin``).
+NO_BEGIN_OPTION = "nas_no_begin"
 T = TypeVar("T")
 # PostgreSQL advisory lock held while migrating, so two API processes starting at once do not race.
 MIGRATION_LOCK_KEY = zlib.crc32(b"nas-migrations")
@@ -61,8 +64,14 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: a deferred transaction that later writes can
         # fail at once with SQLITE_BUSY under WAL, whatever the busy timeout. Read-only sessions
-        # begin deferred, so under WAL a reader never waits for a writer (nor blocks one).
-        if conn.get_execution_options().get(READ_ONLY_OPTION):
+        # begin deferred, so under WAL a reader never waits for a writer (nor blocks one). The
+        # polling connections begin nothing: the driver is in autocommit mode (isolation_level None
+        # above), so each of their SELECTs reads its own snapshot, as PostgreSQL's autocommit
+        # polling pool does; that saves a BEGIN and a ROLLBACK per poll.
+        options = conn.get_execution_options()
+        if options.get(NO_BEGIN_OPTION):
+            return
+        if options.get(READ_ONLY_OPTION):
             conn.exec_driver_sql("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -104,7 +113,7 @@ class Database:
         # COMMITTED (PostgreSQL's default) each statement takes its own snapshot inside a
         # transaction too.
         self._poll_engine: Engine = (
-            self._read_engine
+            self.engine.execution_options(**{READ_ONLY_OPTION: True, NO_BEGIN_OPTION: True})
             if self.is_sqlite
             else create_engine(
                 url, **{**kwargs, "pool_pre_ping": False, "isolation_level": "AUTOCOMMIT"}
@@ -163,8 +172,9 @@ class Database:
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
-        """A read-only Core connection of the polling pool (no pre-ping; no ORM session): one
-        transaction, rolled back at the end. Driver errors become :class:`StoreError`.
+        """A read-only Core connection of the polling pool (no pre-ping; no ORM session), in
+        autocommit: each statement reads its own committed snapshot (so a read of several SELECTs
+        is not one snapshot). Driver errors become :class:`StoreError`.
 
         The polling GETs read through it (``nas.store.polls``, by way of :meth:`poll`): rows, not
         objects, so no identity map, no attribute instrumentation and no unit of work for reads that

@@ -156,3 +156,15 @@ def test_a_poll_wraps_driver_errors_and_does_not_retry_them(db: Database) -> Non
     with pytest.raises(StoreError, match="database error"):
         db.poll(bad)
     assert len(calls) == 1
+
+
+def test_each_select_of_a_poll_reads_what_was_committed_before_it(db: Database, owner_id: int) -> None:
+    # Polls run in autocommit on both backends (SQLite: no BEGIN; PostgreSQL: AUTOCOMMIT): a poll
+    # holds no snapshot between its statements, so it neither sees stale rows nor keeps old WAL pages.
+    with db.read_connection() as conn:
+        assert polls.count_jobs(conn, owner_id=owner_id) == 0
+        with db.session() as s:  # another connection commits while the poll is open
+            crud.create_job(s, owner_id=owner_id, name="new", spec={})
+        assert polls.count_jobs(conn, owner_id=owner_id) == 1
+        if db.is_sqlite:  # the driver holds no open transaction (no BEGIN was sent)
+            assert conn.connection.dbapi_connection.in_transaction is False
