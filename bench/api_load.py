@@ -2,7 +2,9 @@
 
 The server is the real one (uvicorn serving ``api.app:create_app`` in its own process, started by
 ``tests/e2e/server.live_server``; embedded Ray; SQLite in a temporary folder unless
-``NAS_LOAD_DATABASE_URL`` names another database, the report then ``api_load_<backend>``). A job is
+``NAS_LOAD_DATABASE_URL`` names another database, the report then ``api_load_<backend>``; on
+PostgreSQL each run gets a fresh schema, dropped afterwards, so that no run sees earlier runs' rows).
+A job is
 submitted and the load starts once it is training; it is cancelled at the end.
 
 The polling, like a dashboard's: each client (its own connection) wakes once a second, at a phase
@@ -33,23 +35,32 @@ server CPU per GET, 30 clients, no job, 3 x 1,500 requests per route, before -> 
 unchanged code, 0.86 both times). On PostgreSQL the polling pool then went to autocommit (no
 BEGIN/ROLLBACK round trips): 4 full runs alternated on an AMD EPYC, server CPU per GET 5.31/5.02 ->
 4.45/4.00 ms, p99 1128/1037 -> 953/897 ms, with only 152-182 of the 300 offered requests/s served.
-What that PostgreSQL server CPU was: the pool keeps 10 connections and never makes a caller wait, so
-a burst of polls on 40 threadpool threads opened up to 30 more connections, each a new PostgreSQL
-backend (on SQLite, a connect running the PRAGMAs), closed again on return; and 40 threads contended
-for the GIL. Now at most as many polls run at once as the pool keeps connections
-(``api.deps.POLL_CONCURRENCY``, an anyio limiter; a waiting poll holds nothing), and SQLite's polls
-too run in autocommit (no BEGIN/ROLLBACK). First full runs after that, on an Intel Xeon, alone: PostgreSQL
-server CPU per GET 1.92 ms, 297 of 300 req/s served, p99 17.8 ms; SQLite p99 11.7 ms (before them, on
-an AMD EPYC, in an A/B of 30 s runs alternated, SQLite p99 263/24.9 ms before, 21.2/21.9 ms
-after). What remains is one Python process serving ~300 requests/s on a 2-core machine with the
-load generator, the training job and whatever else runs there: its queueing is what p95/p99 show;
-the load average recorded beside the run says how much else ran, and the server's own CPU over the
-load window (``server_cpu_*``) says how busy the server was.
+Then polls were limited to as many at once as the pool keeps connections
+(``api.deps.POLL_CONCURRENCY``, an anyio limiter; a waiting poll holds nothing): a burst of polls on
+40 threadpool threads had opened up to 30 connections beyond the pool's 10, each a new PostgreSQL
+backend or, on SQLite, a connect running the PRAGMAs (``tests/api/test_poll_limit.py``), and SQLite's
+polls went to autocommit too. Measured on an Intel Xeon, PostgreSQL, alone, that changed the server
+CPU per GET little (2.03 and 2.23 ms before, 1.92-2.10 after, 2 and 4 runs) and left p99 noisy
+(38.2/120.6 ms before; 17.8/25.9/21.9/53.8 after). What the tail was: FULL GARBAGE COLLECTIONS. The
+server process holds ~250,000 long-lived objects (torch, which validating a spec imports, Ray, the
+app), and every generation-2 collection scanned them all: 4-5 in a 120 s load window, 165-200 ms
+each on the loaded machine, every request in flight paused meanwhile (~60 of them per pause at 300
+requests/s, so a few pauses are the p99). Now the app imports those modules at start-up, collects,
+and freezes the survivors out of later collections (``gc.freeze``, ``api.app._freeze_startup_heap``;
+``NAS_GC_FREEZE``). Alternated full runs on PostgreSQL (Intel Xeon, alone), off/on/off/on: p99 71.6
+/ 28.0 / 68.3 / 33.6 ms; full collections in the window 4 / 11 / 5 / 16, pausing 709 / 79 / 797 /
+105 ms in all, the longest 200 / 12 / 165 / 10 ms (``server_gc_*``: the live server counts them,
+``tests/e2e/serve.py``'s ``NAS_GC_STATS_FILE``). What remains is one Python process serving ~300
+requests/s on a 2-core machine with the load generator, the training job and whatever else runs
+there: its queueing is what p95/p99 show; the load average recorded beside the run says how much
+else ran, and the server's own CPU over the load window (``server_cpu_*``) says how busy the server
+was.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -64,6 +75,7 @@ import httpx
 
 from bench.common import run_from_command_line, write_report
 from tests.e2e.server import TINY_SPEC, live_server
+from tests.postgres import fresh_schema
 
 PERIOD_S = 1.0
 TIMEOUT_S = 10.0
@@ -200,6 +212,9 @@ def _reading(results: dict[str, Any], cores: int) -> str:
         f"{busy:.0%} of one core over the load window; the machine's {cores} cores were "
         f"{results['machine_cpu_busy_share']:.0%} busy (everything on it: the server, the database "
         "server if not SQLite, the load generator, the training job and any other work).",
+        f"The server ran {results['server_gc_full_collections']} full garbage collections in the load "
+        f"window, pausing every request for {results['server_gc_full_pause_ms_total']} ms in all "
+        f"(longest {results['server_gc_full_pause_ms_max']} ms).",
     ]
     if p99 >= 50 and results["machine_cpu_busy_share"] >= 0.9:
         lines.append(
@@ -229,11 +244,18 @@ def _reading(results: dict[str, Any], cores: int) -> str:
     return " ".join(lines)
 
 
+def _gc_stats(path: Path) -> dict[str, Any]:
+    """The server's generation-2 collections so far (``tests/e2e/serve.py``'s ``NAS_GC_STATS_FILE``):
+    their count, total pause and the last pauses (ms)."""
+    return {"full_collections": 0, "pause_ms_total": 0.0, "pauses_ms": [], **json.loads(path.read_text())}
+
+
 def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
     """100 clients polling while a job trains; target: GET p99 < 50 ms, nothing failed.
 
     ``NAS_LOAD_DATABASE_URL`` (e.g. a PostgreSQL URL) runs the server on that database instead of
-    a temporary SQLite file; the report is then ``api_load_postgresql``.
+    a temporary SQLite file (in a fresh schema, dropped afterwards); the report is then
+    ``api_load_postgresql``.
     """
     clients = 100
     duration_s = 20.0 if quick else 120.0
@@ -246,12 +268,25 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
 
         backend = make_url(database).get_backend_name()
     extra = {"NAS_SCHEDULER": "ray", "NAS_RAY_NUM_CPUS": str(os.cpu_count() or 2)}
-    if database:
-        extra["NAS_DATABASE_URL"] = database
+    # The server's own settings come from ``extra`` only (``live_server`` drops the caller's NAS_*):
+    # NAS_GC_FREEZE is passed on, to compare the server with and without it.
+    gc_freeze = os.environ.get("NAS_GC_FREEZE")
+    if gc_freeze is not None:
+        extra["NAS_GC_FREEZE"] = gc_freeze
     with (
+        # PostgreSQL: a fresh schema per run, so that no run polls the jobs and events of earlier runs
+        # (the load user's job list would otherwise grow from run to run)
+        fresh_schema(database) if database else contextlib.nullcontext(None) as database_url,
         tempfile.TemporaryDirectory(prefix="nas-load-") as tmp,
-        live_server(Path(tmp), start_timeout_s=900, **extra) as server,
+        live_server(
+            Path(tmp),
+            start_timeout_s=900,
+            NAS_GC_STATS_FILE=str(Path(tmp) / "gc.json"),
+            **extra,
+            **({"NAS_DATABASE_URL": database_url} if database_url else {}),
+        ) as server,
     ):
+        gc_file = Path(tmp) / "gc.json"
         token = server.token("load")
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
             r = c.post("/v1/jobs", json=TRAINING_SPEC)
@@ -260,8 +295,12 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
             _wait_training(c, job_id)
             load_at_start = [round(v, 2) for v in os.getloadavg()]
             cpu_before, machine_before = _process_cpu_s(server.process.pid), _machine_cpu()
+            gc_before = _gc_stats(gc_file)
             got = asyncio.run(_load(server.url, token, job_id, clients, duration_s, seed=0))
             server_cpu_s = _process_cpu_s(server.process.pid) - cpu_before
+            gc_after = _gc_stats(gc_file)
+            gc_in_window = gc_after["full_collections"] - gc_before["full_collections"]
+            gc_window_pauses = gc_after["pauses_ms"][-gc_in_window:] if gc_in_window else []
             machine_after = _machine_cpu()
             still_training = c.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
             c.post(f"/v1/jobs/{job_id}/cancel")
@@ -291,6 +330,10 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
         "machine_cpu_busy_share": round(
             (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1]), 3
         ),
+        # the server's full garbage collections during the load window: each pauses every request
+        "server_gc_full_collections": gc_in_window,
+        "server_gc_full_pause_ms_total": round(gc_after["pause_ms_total"] - gc_before["pause_ms_total"], 1),
+        "server_gc_full_pause_ms_max": max(gc_window_pauses, default=0.0),
         "job_trained_throughout": still_training,
         "load_average_before": load_before,
         "load_average_at_load_start": load_at_start,
@@ -318,6 +361,7 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
             "timeout_s": TIMEOUT_S,
             "quick": quick,
             "database": backend,
+            "server_gc_freeze": gc_freeze if gc_freeze is not None else "default (on)",
         },
         results=results,
         targets=targets,

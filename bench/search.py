@@ -43,6 +43,7 @@ path on the quick supernet (384 images, 1 epoch) with budgets of 10-20, a pilot 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -54,11 +55,12 @@ import numpy as np
 import optuna
 import torch
 
+from bench.cells import CellStore, checkout_version
 from bench.common import run_from_command_line, write_report
 from bench.predictors import QUICK_SUPERNET, SPACE, SUPERNET, load_data, trained_supernet
 from nas.pareto import Objective, hypervolume, non_dominated
 from nas.search import evolve_on_predictors, refine_search, search_with_optuna
-from predictors import XGBAccuracyPredictor, XGBLatencyPredictor, get_profile, measure_latency
+from predictors import XGBAccuracyPredictor, XGBLatencyPredictor, environment, get_profile, measure_latency
 from supernets import Arch, SearchSpace, Supernet, make_space, score_subnet
 
 NAME = "search"
@@ -110,14 +112,68 @@ def _config(quick: bool) -> dict[str, Any]:
     }
 
 
+# The full run's measurements, kept as they are taken so that a later sitting resumes (committed).
+CELLS = Path(__file__).parent / "reports" / "cells"
+
+
+class MeasurementLog:
+    """The oracle's measurements of one configuration on one CPU model, one JSON line each, appended
+    and fsynced as each is taken: a run killed or paused loses none, and a rerun measures only what
+    is missing. Every method is a deterministic function of its seed and of the measurements, so a
+    resumed run reproduces what an uninterrupted one would have found. Latencies from another CPU
+    model would not be comparable, so the CPU is part of the store's key (a run on another machine
+    starts a store of its own); each line records when and at what load it was taken."""
+
+    def __init__(self, root: Path, config: dict[str, Any]) -> None:
+        cpu = environment()["cpu"]
+        self.store = CellStore(root, NAME, {**config, "cpu": cpu})
+        self.path = self.store.dir / "measurements.jsonl"
+        self.code = checkout_version()
+
+    def load(self) -> list[dict[str, Any]]:
+        """The stored measurements; a last line cut by a kill mid-write is dropped from the file."""
+        if not self.path.is_file():
+            return []
+        lines = self.path.read_text().splitlines()
+        if lines and not _whole(lines[-1]):
+            lines = lines[:-1]
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text("".join(f"{line}\n" for line in lines))
+            os.replace(tmp, self.path)
+        return [json.loads(line) for line in lines if line]
+
+    def append(self, record: dict[str, Any]) -> None:
+        doc = {
+            **record,
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "load_1min": round(os.getloadavg()[0], 2),
+            "code": self.code,
+        }
+        with open(self.path, "a") as f:
+            f.write(json.dumps(doc) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _whole(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
 class Oracle:
     """Real measurements, each subnet measured once however many methods ask for it.
 
     ``one`` is what the search sees (validation accuracy, latency); ``test_accuracy`` re-scores a
-    subnet on the test split for the report only.
+    subnet on the test split for the report only. With a ``MeasurementLog`` the measurements of
+    earlier sittings are reused and each new one is stored as it is taken.
     """
 
-    def __init__(self, *, supernet: Supernet, data: Any, cfg: dict[str, Any]) -> None:
+    def __init__(
+        self, *, supernet: Supernet, data: Any, cfg: dict[str, Any], log: MeasurementLog | None = None
+    ) -> None:
         self.supernet = supernet
         self.cfg = cfg
         self.data = data
@@ -127,6 +183,16 @@ class Oracle:
         self.test: dict[str, float] = {}
         self.seconds = 0.0
         self.test_seconds = 0.0
+        self.log = log
+        self.resumed = 0
+        for rec in log.load() if log is not None else []:
+            if rec["kind"] == "val":
+                self.cache[rec["arch_hash"]] = {"accuracy": rec["accuracy"], LATENCY: rec["latency_ms"]}
+                self.seconds += rec["seconds"]
+            else:
+                self.test[rec["arch_hash"]] = rec["accuracy"]
+                self.test_seconds += rec["seconds"]
+            self.resumed += 1
 
     def one(self, arch: Arch) -> dict[str, float]:
         if arch.arch_hash not in self.cache:
@@ -140,16 +206,31 @@ class Oracle:
                 repeats=self.cfg["repeats"],
             )
             self.cache[arch.arch_hash] = {"accuracy": accuracy, LATENCY: stats.median_ms}
-            self.seconds += time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            self.seconds += seconds
+            if self.log is not None:
+                self.log.append(
+                    {"kind": "val", "arch_hash": arch.arch_hash, "accuracy": accuracy,
+                     "latency_ms": stats.median_ms, "seconds": round(seconds, 3)}
+                )  # fmt: skip
         return self.cache[arch.arch_hash]
 
     def test_accuracy(self, arch: Arch) -> float:
         if arch.arch_hash not in self.test:
             started = time.perf_counter()
-            self.test[arch.arch_hash] = score_subnet(
-                self.supernet, arch, self.calib, self.data.test_x, self.data.test_y
-            )
-            self.test_seconds += time.perf_counter() - started
+            accuracy = score_subnet(self.supernet, arch, self.calib, self.data.test_x, self.data.test_y)
+            self.test[arch.arch_hash] = accuracy
+            seconds = time.perf_counter() - started
+            self.test_seconds += seconds
+            if self.log is not None:
+                self.log.append(
+                    {
+                        "kind": "test",
+                        "arch_hash": arch.arch_hash,
+                        "accuracy": accuracy,
+                        "seconds": round(seconds, 3),
+                    }
+                )
         return self.test[arch.arch_hash]
 
 
@@ -413,8 +494,18 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
     space = make_space(
         SPACE, in_channels=data.channels, num_classes=data.num_classes, image_size=data.image_size
     )
-    supernet, _ = trained_supernet(space, data, cfg["supernet"], log)
-    oracle = Oracle(supernet=supernet, data=data, cfg=cfg)
+    supernet, supernet_path = trained_supernet(space, data, cfg["supernet"], log)
+    # The full run keeps its measurements (it takes ~2 h); a quick run is one sitting.
+    measurements = (
+        None
+        if quick
+        else MeasurementLog(
+            CELLS, {**cfg, "space": SPACE, "supernet_file": supernet_path.name, "data": data.sha256}
+        )
+    )
+    oracle = Oracle(supernet=supernet, data=data, cfg=cfg, log=measurements)
+    if oracle.resumed:
+        log.append(f"{oracle.resumed} measurements resumed from {measurements.path if measurements else ''}")
     ref_val, ref_test, pilot = _reference(oracle, space, cfg["reference_pilot"])
 
     rows: list[dict[str, Any]] = []

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         default=False,
         description="FastAPI's native OpenTelemetry (spans, metrics, logs) for the global providers",
     )
+    gc_freeze: bool = Field(
+        default=True,
+        description="freeze the API's start-up heap out of full garbage collections (gc.freeze): they "
+        "scanned torch, Ray and the app each time, a pause of every request (see api.app)",
+    )
 
     # Leases and retries: every job runs exactly once, and survives crashed workers and lost databases.
     lease_s: float = Field(

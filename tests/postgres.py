@@ -14,13 +14,9 @@ PG_ENV = "NAS_TEST_POSTGRES_URL"
 
 
 @contextmanager
-def postgres_schema_url() -> Iterator[str]:
-    """A database URL on the test PostgreSQL (``NAS_TEST_POSTGRES_URL``) whose tables live in a fresh
-    schema, dropped afterwards; skips the test when no server is configured."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
-    # A fresh schema per test keeps runs repeatable and parallel sessions apart.
+def fresh_schema(base: str) -> Iterator[str]:
+    """``base`` (a PostgreSQL URL) with its tables in a fresh schema, dropped afterwards: runs stay
+    repeatable (no rows left by an earlier run) and parallel sessions apart."""
     schema = f"nas_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     with admin.begin() as conn:
@@ -32,3 +28,14 @@ def postgres_schema_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def postgres_schema_url() -> Iterator[str]:
+    """A database URL on the test PostgreSQL (``NAS_TEST_POSTGRES_URL``) whose tables live in a fresh
+    schema, dropped afterwards; skips the test when no server is configured."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+    with fresh_schema(base) as url:
+        yield url
