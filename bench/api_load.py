@@ -4,8 +4,7 @@ The server is the real one (uvicorn serving ``api.app:create_app`` in its own pr
 ``tests/e2e/server.live_server``; embedded Ray; SQLite in a temporary folder unless
 ``NAS_LOAD_DATABASE_URL`` names another database, the report then ``api_load_<backend>``; on
 PostgreSQL each run gets a fresh schema, dropped afterwards, so that no run sees earlier runs' rows).
-A job is
-submitted and the load starts once it is training; it is cancelled at the end.
+A job is submitted and the load starts once it is training; it is cancelled at the end.
 
 The polling, like a dashboard's: each client (its own connection) wakes once a second, at a phase
 drawn uniformly in the first second, and fetches, one after the other, ``GET /v1/jobs`` (the job

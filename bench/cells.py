@@ -92,6 +92,53 @@ class CellStore:
         os.replace(tmp, path)
 
 
+class RecordLog:
+    """``dir/name``: one JSON line per finished measurement, appended and fsynced as each is taken.
+
+    For work made of many small deterministic measurements (a subnet scored, a latency taken),
+    where a cell per measurement would be thousands of files: a run killed or paused loses none,
+    and a rerun takes only what is missing. A last line cut by a kill mid-write is dropped (and
+    its measurement taken again). Each line records when, at what load and by which code it was
+    taken, because one report's measurements may come from several sittings.
+    """
+
+    def __init__(self, dir: Path, name: str = "measurements.jsonl") -> None:
+        self.path = dir / name
+        self.code = checkout_version()
+
+    def load(self) -> list[dict[str, Any]]:
+        """The stored records; a cut last line is removed from the file."""
+        if not self.path.is_file():
+            return []
+        lines = self.path.read_text().splitlines()
+        if lines and not _whole_json(lines[-1]):
+            lines = lines[:-1]
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text("".join(f"{line}\n" for line in lines))
+            os.replace(tmp, self.path)
+        return [json.loads(line) for line in lines if line]
+
+    def append(self, record: dict[str, Any]) -> None:
+        doc = {
+            **record,
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "load_1min": round(os.getloadavg()[0], 2),
+            "code": self.code,
+        }
+        with open(self.path, "a") as f:
+            f.write(json.dumps(doc) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _whole_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
 def checkout_version() -> str:
     """The checkout's commit (``+dirty`` with uncommitted changes), or ``unknown`` outside git."""
     root = Path(__file__).resolve().parent.parent

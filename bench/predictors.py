@@ -34,6 +34,7 @@ few dozen subnets (about 8 minutes at nice 10 on the shared machine).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -48,6 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.cells import CellStore, RecordLog
 from bench.common import run_from_command_line, write_report
 from nas.data import DatasetSplits, load_dataset
 from nas.pareto import Objective
@@ -343,8 +345,45 @@ def _spread(values: list[float]) -> tuple[float, float]:
 # Accuracy
 
 
+class Scores:
+    """Each subnet's scores, kept as they are taken (``bench.cells.RecordLog``): the held-out subnets'
+    right-or-wrong per test image (bit-packed) and the training subnets' validation accuracy. The
+    full run's log is committed (``bench/reports/cells/predictors-accuracy/``) so that a later
+    sitting scores only what is missing; scoring is deterministic, so resumed scores are what an
+    uninterrupted run would have computed."""
+
+    def __init__(self, log: RecordLog) -> None:
+        self.log = log
+        self.stored = {(r["kind"], r["arch_hash"]): r for r in log.load()}
+        self.resumed = len(self.stored)
+
+    def test(self, supernet: Supernet, arch: Arch, calib: torch.Tensor, data: DatasetSplits) -> np.ndarray:
+        rec = self.stored.get(("test", arch.arch_hash))
+        if rec is not None:
+            bits = np.frombuffer(base64.b64decode(rec["correct"]), dtype=np.uint8)
+            return np.unpackbits(bits, count=rec["images"]).astype(bool)
+        correct = correct_per_image(deployed_subnet(supernet, arch, calib), data.test_x, data.test_y)
+        packed = base64.b64encode(np.packbits(correct.astype(bool))).decode()
+        rec = {"kind": "test", "arch_hash": arch.arch_hash, "images": len(correct), "correct": packed}
+        self.log.append(rec)
+        return correct
+
+    def val(self, supernet: Supernet, arch: Arch, calib: torch.Tensor, data: DatasetSplits) -> float:
+        rec = self.stored.get(("val", arch.arch_hash))
+        if rec is not None:
+            return float(rec["accuracy"])
+        accuracy = score_subnet(supernet, arch, calib, data.val_x, data.val_y)
+        self.log.append({"kind": "val", "arch_hash": arch.arch_hash, "accuracy": accuracy})
+        return accuracy
+
+
 def _accuracy_study(
-    space: SearchSpace, supernet: Supernet, data: DatasetSplits, cfg: dict[str, Any], log: list[str]
+    space: SearchSpace,
+    supernet: Supernet,
+    data: DatasetSplits,
+    cfg: dict[str, Any],
+    log: list[str],
+    scores: Scores,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     rng = np.random.default_rng(2)
     seen: set[str] = set()
@@ -353,18 +392,17 @@ def _accuracy_study(
     calib = data.calibration_images(cfg["calib_images"], seed=0)
     started = time.perf_counter()
     # Ground truth: every held-out subnet on the whole test split, image by image.
-    correct = np.stack(
-        [correct_per_image(deployed_subnet(supernet, a, calib), data.test_x, data.test_y) for a in heldout]
-    )
+    correct = np.stack([scores.test(supernet, a, calib, data) for a in heldout])
     y_held = correct.mean(axis=1)
     t_test = time.perf_counter() - started
     # Training samples: validation accuracy, as the service measures its subnets.
-    y_pool = np.array([score_subnet(supernet, a, calib, data.val_x, data.val_y) for a in pool])
+    y_pool = np.array([scores.val(supernet, a, calib, data) for a in pool])
     _note(
         log,
         f"scored {len(heldout)} held-out subnets on {correct.shape[1]} test images in {t_test:.0f}s and "
         f"{len(pool)} training subnets on {len(data.val_y)} validation images in "
-        f"{time.perf_counter() - started - t_test:.0f}s",
+        f"{time.perf_counter() - started - t_test:.0f}s"
+        + (f" ({scores.resumed} of these scores kept from earlier sittings)" if scores.resumed else ""),
     )
     ceiling = noise_ceiling(split_half_tau(correct))
     flops = np.array([space.total_cost(a).macs for a in heldout], dtype=np.float64)
@@ -709,7 +747,21 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
         SPACE, in_channels=data.channels, num_classes=data.num_classes, image_size=data.image_size
     )
     supernet, supernet_path = trained_supernet(space, data, cfg["supernet"], log)
-    acc_rows, acc_summary, acc_fitted = _accuracy_study(space, supernet, data, cfg, log)
+    # The full run keeps its scores (committed, for a later sitting); a quick run's live in a temporary
+    # folder, through the same code.
+    with tempfile.TemporaryDirectory(prefix="predictors-scores-") as tmp:
+        store = CellStore(
+            RESUME.parent if not quick else Path(tmp),
+            "predictors-accuracy",
+            {
+                "space": SPACE,
+                "supernet_file": supernet_path.name,
+                "data": data.sha256,
+                **{k: cfg[k] for k in ("calib_images", "accuracy_heldout", "accuracy_pool")},
+            },
+        )
+        scores = Scores(RecordLog(store.dir))
+        acc_rows, acc_summary, acc_fitted = _accuracy_study(space, supernet, data, cfg, log, scores)
     lat_rows, lat_summary = _latency_study(space, supernet, supernet_path, data, cfg, acc_fitted, log)
 
     n_acc = max(n for n in cfg["accuracy_sizes"] if n <= 200)

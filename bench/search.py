@@ -43,9 +43,9 @@ path on the quick supernet (384 images, 1 epoch) with budgets of 10-20, a pilot 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,7 +55,7 @@ import numpy as np
 import optuna
 import torch
 
-from bench.cells import CellStore, checkout_version
+from bench.cells import CellStore, RecordLog
 from bench.common import run_from_command_line, write_report
 from bench.predictors import QUICK_SUPERNET, SPACE, SUPERNET, load_data, trained_supernet
 from nas.pareto import Objective, hypervolume, non_dominated
@@ -116,51 +116,16 @@ def _config(quick: bool) -> dict[str, Any]:
 CELLS = Path(__file__).parent / "reports" / "cells"
 
 
-class MeasurementLog:
-    """The oracle's measurements of one configuration on one CPU model, one JSON line each, appended
-    and fsynced as each is taken: a run killed or paused loses none, and a rerun measures only what
-    is missing. Every method is a deterministic function of its seed and of the measurements, so a
-    resumed run reproduces what an uninterrupted one would have found. Latencies from another CPU
-    model would not be comparable, so the CPU is part of the store's key (a run on another machine
-    starts a store of its own); each line records when and at what load it was taken."""
+class MeasurementLog(RecordLog):
+    """The oracle's measurements of one configuration on one CPU model (``bench.cells.RecordLog``).
+    Every method is a deterministic function of its seed and of the measurements, so a resumed run
+    reproduces what an uninterrupted one would have found. Latencies from another CPU model would
+    not be comparable, so the CPU is part of the store's key (a run on another machine starts a
+    store of its own)."""
 
     def __init__(self, root: Path, config: dict[str, Any]) -> None:
-        cpu = environment()["cpu"]
-        self.store = CellStore(root, NAME, {**config, "cpu": cpu})
-        self.path = self.store.dir / "measurements.jsonl"
-        self.code = checkout_version()
-
-    def load(self) -> list[dict[str, Any]]:
-        """The stored measurements; a last line cut by a kill mid-write is dropped from the file."""
-        if not self.path.is_file():
-            return []
-        lines = self.path.read_text().splitlines()
-        if lines and not _whole(lines[-1]):
-            lines = lines[:-1]
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            tmp.write_text("".join(f"{line}\n" for line in lines))
-            os.replace(tmp, self.path)
-        return [json.loads(line) for line in lines if line]
-
-    def append(self, record: dict[str, Any]) -> None:
-        doc = {
-            **record,
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "load_1min": round(os.getloadavg()[0], 2),
-            "code": self.code,
-        }
-        with open(self.path, "a") as f:
-            f.write(json.dumps(doc) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def _whole(line: str) -> bool:
-    try:
-        json.loads(line)
-    except json.JSONDecodeError:
-        return False
-    return True
+        self.store = CellStore(root, NAME, {**config, "cpu": environment()["cpu"]})
+        super().__init__(self.store.dir)
 
 
 class Oracle:
@@ -495,17 +460,16 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
         SPACE, in_channels=data.channels, num_classes=data.num_classes, image_size=data.image_size
     )
     supernet, supernet_path = trained_supernet(space, data, cfg["supernet"], log)
-    # The full run keeps its measurements (it takes ~2 h); a quick run is one sitting.
-    measurements = (
-        None
-        if quick
-        else MeasurementLog(
-            CELLS, {**cfg, "space": SPACE, "supernet_file": supernet_path.name, "data": data.sha256}
-        )
+    # The full run keeps its measurements (it takes ~2 h; committed, for a later sitting); a quick
+    # run's live in a temporary folder, through the same code.
+    scratch = tempfile.TemporaryDirectory(prefix="search-measurements-")
+    measurements = MeasurementLog(
+        Path(scratch.name) if quick else CELLS,
+        {**cfg, "space": SPACE, "supernet_file": supernet_path.name, "data": data.sha256},
     )
     oracle = Oracle(supernet=supernet, data=data, cfg=cfg, log=measurements)
     if oracle.resumed:
-        log.append(f"{oracle.resumed} measurements resumed from {measurements.path if measurements else ''}")
+        log.append(f"{oracle.resumed} measurements kept from earlier sittings ({measurements.path})")
     ref_val, ref_test, pilot = _reference(oracle, space, cfg["reference_pilot"])
 
     rows: list[dict[str, Any]] = []
@@ -614,6 +578,7 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
         "Log: " + "; ".join(log),
     ]
     notes = " ".join(p for p in parts if p)
+    scratch.cleanup()
     return write_report(
         NAME,
         config={

@@ -125,3 +125,47 @@ def test_supernet_training_resumes_from_its_last_epoch(tmp_path, monkeypatch) ->
         torch.equal(a, b)
         for a, b in zip(whole.state_dict().values(), again.state_dict().values(), strict=True)
     )
+
+
+def test_scores_are_kept_and_a_rerun_scores_only_what_is_missing(tmp_path) -> None:
+    """The accuracy study's scores are stored as they are taken: a later sitting gets the same
+    per-image results and accuracies back without scoring again; a line cut by a kill is scored anew."""
+    from bench.cells import RecordLog
+    from bench.predictors import Scores
+    from nas.data import DatasetSplits
+
+    space = make_space(SPACE, in_channels=1, num_classes=10, image_size=20)
+    torch.manual_seed(0)
+    supernet = space.build_supernet(mean=(0.5,), std=(0.25,)).eval()
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.rand(48, 1, 20, 20, generator=g), torch.randint(0, 10, (48,), generator=g)
+    data = DatasetSplits(
+        name="random", train_x=x[:16], train_y=y[:16], val_x=x[16:32], val_y=y[16:32],
+        test_x=x[32:], test_y=y[32:], num_classes=10, class_names=tuple("abcdefghij"), sha256="0",
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(3)]
+    calib = x[:16]
+
+    first = Scores(RecordLog(tmp_path))
+    tested = [first.test(supernet, a, calib, data) for a in archs]
+    vals = [first.val(supernet, a, calib, data) for a in archs]
+    assert first.resumed == 0 and len((tmp_path / "measurements.jsonl").read_text().splitlines()) == 6
+    assert [float(t.mean()) for t in tested] == pytest.approx(
+        [score_subnet(supernet, a, calib, data.test_x, data.test_y) for a in archs]
+    )
+
+    again = Scores(RecordLog(tmp_path))
+    assert again.resumed == 6
+    assert all(
+        np.array_equal(again.test(supernet, a, calib, data), t) for a, t in zip(archs, tested, strict=True)
+    )
+    assert [again.val(supernet, a, calib, data) for a in archs] == vals
+    assert len((tmp_path / "measurements.jsonl").read_text().splitlines()) == 6  # nothing scored twice
+
+    path = tmp_path / "measurements.jsonl"
+    text = path.read_text()
+    path.write_text(text[: len(text) - len(text.splitlines()[-1]) // 2 - 1])
+    cut = Scores(RecordLog(tmp_path))
+    assert cut.resumed == 5 and cut.val(supernet, archs[-1], calib, data) == vals[-1]
+    assert len(path.read_text().splitlines()) == 6
