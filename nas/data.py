@@ -164,11 +164,14 @@ def load_dataset(
     """Load the dataset a job spec names and split it, reproducibly for a given seed.
 
     Built-in Fashion-MNIST keeps its official test set; the validation split is a
-    seeded ``val_fraction`` of the training images. ``spec["limit"]`` caps the
-    number of images in every split (for small jobs). A dataset URI must pass ``sources``
-    (default: local files under ``data_dir`` only; the service passes its settings' policy).
+    seeded ``val_fraction`` of the training images (``spec["val_fraction"]`` when given).
+    ``spec["limit"]`` caps the number of images in every split (for small jobs). A dataset URI
+    must pass ``sources`` (default: local files under ``data_dir`` only; the service passes its
+    settings' policy).
     """
     kind = spec.get("kind", "builtin")
+    if spec.get("val_fraction") is not None:  # the job's own (``DatasetSpec.val_fraction``)
+        val_fraction = float(spec["val_fraction"])
     policy = sources if sources is not None else SourcePolicy.local(data_dir)
     if kind == "builtin":
         arrays, digest, classes = _load_builtin(str(spec.get("name")), data_dir)

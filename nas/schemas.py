@@ -60,6 +60,13 @@ class DatasetSpec(_Spec):
     limit: int | None = Field(
         default=None, ge=1, le=2**31, description="cap on images per split (tiny jobs, tests)"
     )
+    val_fraction: float = Field(
+        default=0.1,
+        ge=0.02,
+        le=0.5,
+        description="share of the training images held out (seeded) as the validation split every "
+        "measured subnet is scored on: more images, less noise in the accuracies the predictor learns",
+    )
 
     @model_validator(mode="after")
     def _source_named(self) -> DatasetSpec:
@@ -297,6 +304,13 @@ class SearchSpec(_Spec):
     """The multi-objective search over the predictors, and how many real measurements it may spend."""
 
     algorithm: Literal["nsga2", "tpe", "random"] = "nsga2"
+    initial_sample: Literal["flops-stratified", "uniform"] = Field(
+        default="flops-stratified",
+        description="how the measure stage draws its initial sample (after the largest and smallest): "
+        "'flops-stratified', one subnet per stratum of log-FLOPs, so the predictors are fitted and "
+        "cross-validated over the whole complexity range; 'uniform', each choice uniformly (most "
+        "subnets then crowd the middle of the range)",
+    )
     engine: Literal["optuna", "vectorised"] = Field(
         default="optuna", description="'vectorised' runs NSGA-II on arrays, much faster than Optuna's trials"
     )

@@ -1,3 +1,3 @@
 """The newest migration revision, which every upgraded database must report."""
 
-HEAD_REVISION = "0004_schedule_samplers"
+HEAD_REVISION = "0005_initial_sample"

@@ -8,7 +8,6 @@ from sqlalchemy import text
 
 from nas.store import Database, crud
 from supernets.training import TrainConfig, schedule_samplers
-from tests.store.revisions import HEAD_REVISION
 
 
 def _training(schedule: str, sampler: str | None) -> dict[str, object]:
@@ -35,8 +34,8 @@ def test_old_mixture_specs_get_the_mixture_sampler_and_others_are_untouched(empt
                 ),
                 {"id": job_id, "spec": json.dumps(spec)},
             )
-    empty_db.upgrade()
-    assert empty_db.current_revision() == HEAD_REVISION
+    empty_db.upgrade("0004_schedule_samplers")
+    assert empty_db.current_revision() == "0004_schedule_samplers"
     with empty_db.read() as s:
         stored = {job_id: crud.get_job(s, job_id=job_id).spec for job_id in specs}  # type: ignore[union-attr]
     assert stored["pool"] == {"training": _training("balanced-mixture", "balanced-mixture"), "seed": 3}
