@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
-from sqlalchemy import text
-
 from nas.store import Database, crud
 from supernets.training import TrainConfig, schedule_samplers
+from tests.store.revisions import insert_old_jobs
 
 
 def _training(schedule: str, sampler: str | None) -> dict[str, object]:
@@ -23,17 +20,7 @@ def test_old_mixture_specs_get_the_mixture_sampler_and_others_are_untouched(empt
         "ofa-strat": {"training": _training("deps", "flops-stratified")},
         "bare": {},
     }
-    with empty_db.engine.begin() as conn:
-        conn.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', CURRENT_TIMESTAMP)"))
-        for job_id, spec in specs.items():
-            conn.execute(
-                text(
-                    "INSERT INTO jobs (id, owner_id, name, spec, status, progress, cancel_requested, "
-                    "created_at, updated_at, attempt) VALUES (:id, 1, 'old', :spec, 'queued', 0, false, "
-                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0)"
-                ),
-                {"id": job_id, "spec": json.dumps(spec)},
-            )
+    insert_old_jobs(empty_db, specs)
     empty_db.upgrade("0004_schedule_samplers")
     assert empty_db.current_revision() == "0004_schedule_samplers"
     with empty_db.read() as s:

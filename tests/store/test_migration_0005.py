@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from alembic import command
-from sqlalchemy import text
 
 from nas.schemas import JobSpec
 from nas.store import Database, crud
-from tests.store.revisions import HEAD_REVISION
+from tests.store.revisions import HEAD_REVISION, insert_old_jobs
 
 
 def test_old_specs_keep_the_uniform_initial_sample_and_new_ones_are_untouched(empty_db: Database) -> None:
@@ -20,17 +17,7 @@ def test_old_specs_keep_the_uniform_initial_sample_and_new_ones_are_untouched(em
         "new-uniform": {"search": {"initial_sample": "uniform"}},
         "bare": {},
     }
-    with empty_db.engine.begin() as conn:
-        conn.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', CURRENT_TIMESTAMP)"))
-        for job_id, spec in specs.items():
-            conn.execute(
-                text(
-                    "INSERT INTO jobs (id, owner_id, name, spec, status, progress, cancel_requested, "
-                    "created_at, updated_at, attempt) VALUES (:id, 1, 'old', :spec, 'queued', 0, false, "
-                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0)"
-                ),
-                {"id": job_id, "spec": json.dumps(spec)},
-            )
+    insert_old_jobs(empty_db, specs)
     empty_db.upgrade()
     assert empty_db.current_revision() == HEAD_REVISION
     with empty_db.read() as s:
