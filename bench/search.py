@@ -116,16 +116,23 @@ def _config(quick: bool) -> dict[str, Any]:
 CELLS = Path(__file__).parent / "reports" / "cells"
 
 
-class MeasurementLog(RecordLog):
-    """The oracle's measurements of one configuration on one CPU model (``bench.cells.RecordLog``).
-    Every method is a deterministic function of its seed and of the measurements, so a resumed run
-    reproduces what an uninterrupted one would have found. Latencies from another CPU model would
-    not be comparable, so the CPU is part of the store's key (a run on another machine starts a
-    store of its own)."""
+class MeasurementLog:
+    """The oracle's measurements of one configuration, in two ``bench.cells.RecordLog`` files.
 
-    def __init__(self, root: Path, config: dict[str, Any]) -> None:
-        self.store = CellStore(root, NAME, {**config, "cpu": environment()["cpu"]})
-        super().__init__(self.store.dir)
+    Accuracies (validation and test) depend on the supernet and the data, not on the machine, so
+    they are kept under the configuration alone and reused by a sitting on any CPU. Latencies from
+    another CPU model would not be comparable, so their store's key adds the CPU: a sitting on
+    another machine keeps every accuracy and times again only the latencies (a fraction of a
+    second each, against seconds of scoring). Every method is a deterministic function of its
+    seed and of the measurements, so a resumed run on the same CPU reproduces what an
+    uninterrupted one would have found.
+    """
+
+    def __init__(self, root: Path, config: dict[str, Any], *, cpu: str | None = None) -> None:
+        self.accuracy_store = CellStore(root, f"{NAME}-accuracy", config)
+        self.latency_store = CellStore(root, NAME, {**config, "cpu": cpu or environment()["cpu"]})
+        self.accuracy = RecordLog(self.accuracy_store.dir)
+        self.latency = RecordLog(self.latency_store.dir)
 
 
 class Oracle:
@@ -145,24 +152,36 @@ class Oracle:
         self.calib = data.calibration_images(cfg["calib_images"], seed=0)
         self.input_shape = (data.channels, data.image_size, data.image_size)
         self.cache: dict[str, dict[str, float]] = {}
+        self.val: dict[str, float] = {}
+        self.latency: dict[str, float] = {}
         self.test: dict[str, float] = {}
         self.seconds = 0.0
         self.test_seconds = 0.0
         self.log = log
         self.resumed = 0
-        for rec in log.load() if log is not None else []:
+        for rec in log.accuracy.load() if log is not None else []:
             if rec["kind"] == "val":
-                self.cache[rec["arch_hash"]] = {"accuracy": rec["accuracy"], LATENCY: rec["latency_ms"]}
+                self.val[rec["arch_hash"]] = rec["accuracy"]
                 self.seconds += rec["seconds"]
             else:
                 self.test[rec["arch_hash"]] = rec["accuracy"]
                 self.test_seconds += rec["seconds"]
             self.resumed += 1
+        for rec in log.latency.load() if log is not None else []:
+            self.latency[rec["arch_hash"]] = rec["latency_ms"]
+            self.seconds += rec["seconds"]
+            self.resumed += 1
+        for h in self.val.keys() & self.latency.keys():
+            self.cache[h] = {"accuracy": self.val[h], LATENCY: self.latency[h]}
 
     def one(self, arch: Arch) -> dict[str, float]:
-        if arch.arch_hash not in self.cache:
+        h = arch.arch_hash
+        if h not in self.val:
             started = time.perf_counter()
-            accuracy = score_subnet(self.supernet, arch, self.calib, self.data.val_x, self.data.val_y)
+            self.val[h] = score_subnet(self.supernet, arch, self.calib, self.data.val_x, self.data.val_y)
+            self._record(self.log.accuracy if self.log else None, "val", h, started, accuracy=self.val[h])
+        if h not in self.latency:
+            started = time.perf_counter()
             stats = measure_latency(
                 self.supernet.extract(arch),
                 input_shape=self.input_shape,
@@ -170,33 +189,32 @@ class Oracle:
                 warmup=self.cfg["warmup"],
                 repeats=self.cfg["repeats"],
             )
-            self.cache[arch.arch_hash] = {"accuracy": accuracy, LATENCY: stats.median_ms}
-            seconds = time.perf_counter() - started
-            self.seconds += seconds
-            if self.log is not None:
-                self.log.append(
-                    {"kind": "val", "arch_hash": arch.arch_hash, "accuracy": accuracy,
-                     "latency_ms": stats.median_ms, "seconds": round(seconds, 3)}
-                )  # fmt: skip
-        return self.cache[arch.arch_hash]
+            self.latency[h] = stats.median_ms
+            self._record(
+                self.log.latency if self.log else None, "latency", h, started, latency_ms=stats.median_ms
+            )
+        if h not in self.cache:
+            self.cache[h] = {"accuracy": self.val[h], LATENCY: self.latency[h]}
+        return self.cache[h]
 
     def test_accuracy(self, arch: Arch) -> float:
-        if arch.arch_hash not in self.test:
+        h = arch.arch_hash
+        if h not in self.test:
             started = time.perf_counter()
-            accuracy = score_subnet(self.supernet, arch, self.calib, self.data.test_x, self.data.test_y)
-            self.test[arch.arch_hash] = accuracy
-            seconds = time.perf_counter() - started
+            self.test[h] = score_subnet(self.supernet, arch, self.calib, self.data.test_x, self.data.test_y)
+            self._record(self.log.accuracy if self.log else None, "test", h, started, accuracy=self.test[h])
+        return self.test[h]
+
+    def _record(
+        self, log: RecordLog | None, kind: str, arch_hash: str, started: float, **value: float
+    ) -> None:
+        seconds = time.perf_counter() - started
+        if kind == "test":
             self.test_seconds += seconds
-            if self.log is not None:
-                self.log.append(
-                    {
-                        "kind": "test",
-                        "arch_hash": arch.arch_hash,
-                        "accuracy": accuracy,
-                        "seconds": round(seconds, 3),
-                    }
-                )
-        return self.test[arch.arch_hash]
+        else:
+            self.seconds += seconds
+        if log is not None:
+            log.append({"kind": kind, "arch_hash": arch_hash, **value, "seconds": round(seconds, 3)})
 
 
 class Charged:
@@ -469,7 +487,10 @@ def run(*, quick: bool, out_dir: Path) -> dict[str, Any]:
     )
     oracle = Oracle(supernet=supernet, data=data, cfg=cfg, log=measurements)
     if oracle.resumed:
-        log.append(f"{oracle.resumed} measurements kept from earlier sittings ({measurements.path})")
+        log.append(
+            f"{oracle.resumed} measurements kept from earlier sittings ({measurements.accuracy.path}, "
+            f"{measurements.latency.path})"
+        )
     ref_val, ref_test, pilot = _reference(oracle, space, cfg["reference_pilot"])
 
     rows: list[dict[str, Any]] = []

@@ -55,25 +55,40 @@ def test_measurements_are_kept_and_a_rerun_measures_only_what_is_missing(tmp_pat
     rng = np.random.default_rng(0)
     archs = [space.sample(rng) for _ in range(3)]
 
-    log = MeasurementLog(tmp_path / "cells", {"case": 1})
-    first = Oracle(supernet=supernet, data=data, cfg=cfg, log=log)
+    def log(case: int = 1, cpu: str = "cpu A") -> MeasurementLog:
+        return MeasurementLog(tmp_path / "cells", {"case": case}, cpu=cpu)
+
+    def lines(path) -> list[str]:
+        return path.read_text().splitlines()
+
+    first_log = log()
+    first = Oracle(supernet=supernet, data=data, cfg=cfg, log=first_log)
     assert first.resumed == 0
     measured = [first.one(a) for a in archs]
     tested = first.test_accuracy(archs[0])
-    assert len(log.path.read_text().splitlines()) == 4
+    acc_path, lat_path = first_log.accuracy.path, first_log.latency.path
+    assert len(lines(acc_path)) == 4 and len(lines(lat_path)) == 3
 
-    again = Oracle(supernet=supernet, data=data, cfg=cfg, log=MeasurementLog(tmp_path / "cells", {"case": 1}))
-    assert again.resumed == 4
+    again = Oracle(supernet=supernet, data=data, cfg=cfg, log=log())
+    assert again.resumed == 7
     assert [again.one(a) for a in archs] == measured and again.test_accuracy(archs[0]) == tested
-    assert len(log.path.read_text().splitlines()) == 4  # nothing measured twice
+    assert len(lines(acc_path)) == 4 and len(lines(lat_path)) == 3  # nothing measured twice
 
-    text = log.path.read_text()
-    log.path.write_text(text[: -len(text.splitlines()[-1]) // 2 - 1])  # a kill in mid-line
-    cut = Oracle(supernet=supernet, data=data, cfg=cfg, log=MeasurementLog(tmp_path / "cells", {"case": 1}))
-    assert cut.resumed == 3
+    text = acc_path.read_text()
+    acc_path.write_text(text[: -len(text.splitlines()[-1]) // 2 - 1])  # a kill in mid-line
+    cut = Oracle(supernet=supernet, data=data, cfg=cfg, log=log())
+    assert cut.resumed == 6
     assert cut.test_accuracy(archs[0]) == tested  # deterministic: the same score again
-    lines = log.path.read_text().splitlines()
-    assert len(lines) == 4 and all(json.loads(line)["arch_hash"] for line in lines)
+    assert len(lines(acc_path)) == 4 and all(json.loads(line)["arch_hash"] for line in lines(acc_path))
 
-    other = MeasurementLog(tmp_path / "cells", {"case": 2})  # another configuration reuses nothing
-    assert other.path != log.path and other.load() == []
+    # Another CPU keeps every accuracy and times only the latencies again, in a store of its own.
+    elsewhere_log = log(cpu="cpu B")
+    assert elsewhere_log.accuracy.path == acc_path and elsewhere_log.latency.path != lat_path
+    elsewhere = Oracle(supernet=supernet, data=data, cfg=cfg, log=elsewhere_log)
+    assert elsewhere.resumed == 4
+    again_b = [elsewhere.one(a) for a in archs]
+    assert [m["accuracy"] for m in again_b] == [m["accuracy"] for m in measured]
+    assert len(lines(acc_path)) == 4 and len(lines(elsewhere_log.latency.path)) == 3
+
+    other = log(case=2)  # another configuration reuses nothing
+    assert other.accuracy.path != acc_path and other.accuracy.load() == [] and other.latency.load() == []
