@@ -101,6 +101,13 @@ QUICK_SUPERNET: dict[str, Any] = {
     "lr": 0.05,
     "threads": 1,
 }
+# The accuracy predictors compared: the service's (pretrained on the log-MACs proxy), the same on the
+# former proxy (log-MACs plus log-params), and the trees alone.
+ACCURACY_METHODS: list[tuple[str, dict[str, Any]]] = [
+    ("xgboost+pretrain", {"pretrain": True, "proxy": "macs"}),
+    ("xgboost+pretrain(macs+params)", {"pretrain": True, "proxy": "macs+params"}),
+    ("xgboost", {"pretrain": False}),
+]
 # Random halvings of the test images averaged into the split-half tau.
 SPLIT_HALVES = 20
 
@@ -424,13 +431,12 @@ def _accuracy_study(
     ]
     per_seed: list[dict[str, Any]] = []
     for n in cfg["accuracy_sizes"]:
-        for pretrain in (True, False):
-            method = "xgboost+pretrain" if pretrain else "xgboost"
+        for method, options in ACCURACY_METHODS:
             taus, recalls, rmses = [], [], []
             for seed in cfg["seeds"]:
                 idx = np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False)
                 pred = XGBAccuracyPredictor(
-                    space=space, pretrain=pretrain, n_pretrain=cfg["accuracy_pretrain"], seed=seed
+                    space=space, n_pretrain=cfg["accuracy_pretrain"], seed=seed, **options
                 )
                 pred.fit([pool[i] for i in idx], y_pool[idx])
                 p = np.asarray(pred.predict(heldout), dtype=float)

@@ -16,14 +16,24 @@ class SampleableSpace(SpaceLike, Protocol):
     def sample(self, rng: np.random.Generator) -> Arch: ...
 
 
+# The free proxies a pretrained accuracy predictor can learn first (see XGBAccuracyPredictor).
+PROXIES = ("macs", "macs+params")
+
+
 class XGBAccuracyPredictor(Predictor):
     """Accuracy of subnets of one trained supernet.
 
-    With ``pretrain`` (as FBNetV3 does), a booster first learns a free proxy,
-    standardised log-MACs plus log-params, on ``n_pretrain`` sampled archs that
-    cost nothing to label. On measured subnets a line maps that proxy to
-    accuracy and becomes the base margin; residual trees then learn what the
-    proxy misses. Without pretraining the trees fit the accuracies directly.
+    With ``pretrain`` (as FBNetV3 does), a booster first learns a free proxy on
+    ``n_pretrain`` sampled archs that cost nothing to label: standardised log-MACs
+    (``proxy="macs"``, the default) or log-MACs plus log-params (``"macs+params"``).
+    On measured subnets a line maps that proxy to accuracy and becomes the base
+    margin; residual trees then learn what the proxy misses. Without pretraining
+    the trees fit the accuracies directly.
+
+    Why MACs alone: on the predictors benchmark's supernet (ofa-mbv3, Fashion-MNIST, 200 subnets
+    on the 10,000-image test split) log-MACs ranks at Kendall tau 0.375 and the sum with
+    log-params at 0.204; with 10 / 25 / 50 measured subnets the predictor on the MACs proxy
+    reached 0.40 / 0.36 / 0.40 against 0.29 / 0.30 / 0.37 (3 seeds each), the same at 100-200.
     """
 
     kind = "xgb-accuracy"
@@ -34,6 +44,7 @@ class XGBAccuracyPredictor(Predictor):
         space: SampleableSpace,
         target: str = "accuracy",
         pretrain: bool = True,
+        proxy: str = "macs",
         n_pretrain: int = 2000,
         n_estimators: int = 300,
         max_depth: int = 3,
@@ -41,6 +52,8 @@ class XGBAccuracyPredictor(Predictor):
         seed: int = 0,
         n_jobs: int = 1,
     ) -> None:
+        if proxy not in PROXIES:
+            raise ValueError(f"unknown proxy {proxy!r}; use one of {', '.join(PROXIES)}")
         if n_pretrain < 10:
             raise ValueError(f"n_pretrain must be >= 10 sampled archs, got {n_pretrain}")
         self.space = space
@@ -49,6 +62,7 @@ class XGBAccuracyPredictor(Predictor):
         self._config_kw: dict[str, Any] = {
             "target": target,
             "pretrain": pretrain,
+            "proxy": proxy,
             "n_pretrain": n_pretrain,
             "n_estimators": n_estimators,
             "max_depth": max_depth,
@@ -57,6 +71,7 @@ class XGBAccuracyPredictor(Predictor):
             "n_jobs": n_jobs,
         }
         self.pretrain = pretrain
+        self.proxy = proxy
         self.n_pretrain = n_pretrain
         self.seed = seed
         tree_kw: dict[str, Any] = {"max_depth": max_depth, "seed": seed, "n_jobs": n_jobs}
@@ -76,6 +91,8 @@ class XGBAccuracyPredictor(Predictor):
         macs = np.log1p(x[:, self.encoder.names.index("total.macs")])
         params = np.log1p(x[:, self.encoder.names.index("total.params")])
         m_mu, m_sd, p_mu, p_sd = self._proxy_norm
+        if self.proxy == "macs":
+            return (macs - m_mu) / m_sd
         return (macs - m_mu) / m_sd + (params - p_mu) / p_sd
 
     def _pretrain(self) -> None:

@@ -48,3 +48,19 @@ def test_more_samples_rank_well_and_round_trip(tiny_space: SearchSpace, data: tu
 def test_rejects_tiny_pretraining_pool(tiny_space: SearchSpace) -> None:
     with pytest.raises(ValueError, match="n_pretrain"):
         XGBAccuracyPredictor(space=tiny_space, n_pretrain=2)
+
+
+def test_proxy_choice_is_kept_and_checked(tiny_space: SearchSpace, data: tuple) -> None:
+    """The MACs proxy ranks exactly by MACs before any measurement shapes the trees; the other proxy
+    adds params; the choice survives a round trip; an unknown one is refused."""
+    archs, y = data
+    macs = np.log([tiny_space.total_cost(a).macs for a in archs])
+    for proxy in ("macs", "macs+params"):
+        pred = XGBAccuracyPredictor(space=tiny_space, proxy=proxy, n_pretrain=300).fit(archs[:20], y[:20])
+        proxy_values = pred.proxy_model.predict(pred.encoder.encode(archs))
+        tau_macs = evaluate_predictions(macs, proxy_values).kendall_tau
+        assert (tau_macs > 0.95) == (proxy == "macs")
+        again = XGBAccuracyPredictor.from_bytes(pred.to_bytes(), space=tiny_space)
+        assert again.proxy == proxy
+    with pytest.raises(ValueError, match="proxy"):
+        XGBAccuracyPredictor(space=tiny_space, proxy="params")
