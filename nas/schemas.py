@@ -317,6 +317,14 @@ class SearchSpec(_Spec):
     measure_budget: int = Field(
         default=200, ge=1, le=1 << 24, description="real measurements, initial sample included"
     )
+    initial_measurements: int | None = Field(
+        default=None,
+        ge=2,
+        le=1 << 24,
+        description="how many of measure_budget the initial sample spends (the largest and the "
+        "smallest subnet included) before the search rounds; the predictors are fitted and "
+        "cross-validated on these. Default: half the budget (all of it with rounds: 0)",
+    )
     rounds: int = Field(
         default=4, ge=0, le=10_000, description="search-measure-refit rounds (0: the initial sample only)"
     )
@@ -327,6 +335,11 @@ class SearchSpec(_Spec):
 
     @model_validator(mode="after")
     def _engine_fits(self) -> SearchSpec:
+        if self.initial_measurements is not None and self.initial_measurements > self.measure_budget:
+            raise ValueError(
+                f"search.initial_measurements ({self.initial_measurements}) is more than "
+                f"search.measure_budget ({self.measure_budget}); lower it or raise the budget"
+            )
         if self.engine == "vectorised" and self.algorithm != "nsga2":
             raise ValueError(
                 f"search.engine 'vectorised' runs nsga2 only, not {self.algorithm!r}; use engine: optuna"

@@ -7,6 +7,7 @@ import numpy as np
 from nas.pipeline.evaluate import measure_subnets
 from nas.pipeline.objectives import job_front, reference_for, save_front
 from nas.pipeline.state import JobState
+from nas.schemas import SearchSpec
 from nas.store import crud
 from supernets import Arch, ProductSpace, SearchSpace
 from supernets.training.sampling import FlopsStratifiedSampler
@@ -16,8 +17,10 @@ INITIAL_SHARE = 0.5  # of measure_budget spent on the random initial sample when
 EXHAUSTIVE_UP_TO = 64  # enumerable spaces this small (or within the budget) are measured whole
 
 
-def initial_sample_size(state: JobState) -> int:
-    search = state.ctx.spec.search
+def initial_sample_size(search: SearchSpec) -> int:
+    """``search.initial_measurements``; by default half the budget (all of it without rounds)."""
+    if search.initial_measurements is not None:
+        return min(search.measure_budget, search.initial_measurements)
     if search.rounds <= 0:
         return search.measure_budget
     return max(4, min(search.measure_budget, int(search.measure_budget * INITIAL_SHARE)))
@@ -28,7 +31,7 @@ def initial_sample(state: JobState) -> list[Arch]:
     spec = state.ctx.spec
     return draw_initial_sample(
         state.space,
-        initial_sample_size(state),
+        initial_sample_size(spec.search),
         how=spec.search.initial_sample,
         seed=spec.seed,
         exhaustive_up_to=max(spec.search.measure_budget, EXHAUSTIVE_UP_TO),

@@ -96,6 +96,8 @@ CASES: list[tuple[str, Edit, int, str]] = [
     ("generations-huge", _set("search.generations", 10**6), 422, "generations"),
     ("rounds-huge", _set("search.rounds", 5000), 422, "rounds"),
     ("budget-huge", _set("search.measure_budget", 10**9), 422, "measure_budget"),
+    ("initial-over-budget", _set("search.initial_measurements", 10**6), 422, "initial_measurements"),
+    ("initial-1", _set("search.initial_measurements", 1), 422, "initial_measurements"),
     ("targets-2000", _many_targets(2000), 422, "targets"),
     ("targets-above-limit", _many_targets(40), 422, "NAS_LIMITS__TARGETS"),
     ("constraints-many", _set("constraints", [{"metric": "params", "max": 1.0}] * 40), 422, "constraints"),

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from nas.pipeline.measure import draw_initial_sample
+from nas.pipeline.measure import draw_initial_sample, initial_sample_size
+from nas.schemas import SearchSpec
 from supernets import make_space
 from supernets.training.sampling import FlopsStratifiedSampler
 
@@ -65,3 +66,12 @@ def test_the_sample_is_seeded_and_uniform_is_the_old_draw(space) -> None:  # typ
 def test_an_unknown_kind_is_refused(space) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="initial sample"):
         draw_initial_sample(space, 5, how="sobol", seed=0)
+
+
+def test_the_initial_sample_size_is_the_specs_or_half_the_budget() -> None:
+    assert initial_sample_size(SearchSpec(measure_budget=40, rounds=2)) == 20
+    assert initial_sample_size(SearchSpec(measure_budget=40, rounds=0)) == 40
+    assert initial_sample_size(SearchSpec(measure_budget=40, rounds=2, initial_measurements=25)) == 25
+    assert initial_sample_size(SearchSpec(measure_budget=40, rounds=0, initial_measurements=40)) == 40
+    with pytest.raises(ValueError, match=r"initial_measurements \(41\) is more than search\.measure_budget"):
+        SearchSpec(measure_budget=40, initial_measurements=41)

@@ -41,7 +41,14 @@ SPEC = {
         {"metric": "accuracy", "goal": "max"},
         {"metric": "latency_ms", "hardware": "cpu-fp32", "goal": "min"},
     ],
-    "search": {"algorithm": "nsga2", "measure_budget": 10, "rounds": 1, "population": 8, "generations": 2},
+    "search": {
+        "algorithm": "nsga2",
+        "measure_budget": 10,
+        "initial_measurements": 7,  # of the 10; the search round measures the other 3 at most
+        "rounds": 1,
+        "population": 8,
+        "generations": 2,
+    },
     "seed": 0,
 }
 
@@ -111,6 +118,7 @@ def test_crashed_job_resumes_without_redoing_work(setup: tuple[Settings, Databas
         assert len(crud.list_artifacts(s, job_id=job_id, kind="checkpoint")) == 2
         subnets = crud.list_subnets(s, job_id=job_id)
         assert first.count + second.count == len(subnets) <= SPEC["search"]["measure_budget"]
+        assert sum(sub.source == "sample" for sub in subnets) == SPEC["search"]["initial_measurements"]
         front = crud.latest_front(s, job_id=job_id, final_only=True)
         assert front is not None and front.hypervolume is not None and front.hypervolume > 0
         points = crud.front_points(s, front_id=front.id)
