@@ -7,7 +7,10 @@ seed and budget are interleaved so that load changes hit every schedule alike. P
 shrinking is OFA's schedule scaled down (``supernets.training.progressive``), with the same
 initialisation and losses as sandwich and DεpS. Standalone twins of the smallest and largest
 subnet train with the same recipe (SGD, cosine, label smoothing) and the reference budget of
-passes, all spent on the one subnet.
+passes, all spent on the one subnet; the smallest's twin also at every other budget, so that the
+smallest subnet of a supernet can be read against a standalone one at the passes it got itself.
+DεpS levers (``DEPS_LEVERS``: its sampling, its shrink start, its ramp) train at one budget, paired
+per seed with DεpS as it is.
 
 Every score is test-split accuracy (the validation split, on which DεpS was tuned, is not
 used) after BN recalibration on training images. The hypervolume is over (test accuracy,
@@ -81,6 +84,21 @@ FULL_SPACE: dict[str, Any] = {
     "resolutions": [20, 24, 28],
 }
 
+# DεpS levers (issue 13: "find out why ... its incremental subnet learning rate, the shrink start, the
+# sampling"), each a change of DεpS's TrainConfig at equal passes, trained at LEVER_BUDGET (the budget
+# the 0.5x target reads) for every seed and paired with DεpS as it is. At 0.5x, DεpS's largest and
+# smallest subnets beat progressive shrinking's final (1x) ones, but the mean of its sampled subnets
+# is 1.5 points below PS's: "middle" trains the middle of the space more (only the largest anchored,
+# 3 draws, one per stratum of log-FLOPs); "early" starts shrinking after a third of the steps
+# instead of a half (in 5 epochs instead of 6, for equal passes); "ramp" ramps the subnets'
+# gradient scale in over 30% of the steps instead of 10%.
+DEPS_LEVERS: dict[str, dict[str, Any]] = {
+    "deps+middle": {"anchors": "largest", "sampler": "flops-stratified", "num_random_subnets": 3},
+    "deps+early": {"deps_full_fraction": 1 / 3},  # 5 epochs, 599 passes: DεpS's 600 at 6 epochs
+    "deps+ramp": {"deps_ramp_fraction": 0.3},
+}
+LEVER_BUDGET = 0.5
+
 
 def _settings(quick: bool) -> dict[str, Any]:
     if quick:
@@ -116,15 +134,24 @@ def _settings(quick: bool) -> dict[str, Any]:
 
 
 def _config(schedule: str, epochs: int, s: dict[str, Any]) -> TrainConfig:
-    """The one recipe every schedule shares; progressive shrinking adds OFA's phase shares and LRs."""
-    fields = {"epochs": epochs, "batch_size": s["batch_size"], "lr": s["lr"]}
-    return ofa_config(**fields) if schedule == "progressive-shrinking" else TrainConfig(**fields)
+    """The one recipe every schedule shares; progressive shrinking adds OFA's phase shares and LRs,
+    a DεpS lever (``DEPS_LEVERS``) its change."""
+    fields: dict[str, Any] = {"epochs": epochs, "batch_size": s["batch_size"], "lr": s["lr"]}
+    if schedule == "progressive-shrinking":
+        return ofa_config(**fields)
+    return TrainConfig(**fields, **DEPS_LEVERS.get(schedule, {}))
+
+
+def trainer_schedule(schedule: str) -> str:
+    """The trainer a planned schedule runs: a DεpS lever runs DεpS."""
+    return "deps" if schedule in DEPS_LEVERS else schedule
 
 
 def planned_passes(schedule: str, config: TrainConfig, steps_per_epoch: int) -> int:
     """Forward-backward passes a run will do (checked against ``Trainer.passes`` after each run)."""
+    schedule = trainer_schedule(schedule)
     total = config.epochs * steps_per_epoch
-    per_sandwich_step = 2 + config.num_random_subnets
+    per_sandwich_step = (2 if config.anchors == "sandwich" else 1) + config.num_random_subnets
     if schedule == "sandwich":
         return total * per_sandwich_step
     if schedule == "deps":
@@ -162,18 +189,55 @@ def plan(s: dict[str, Any]) -> dict[str, Any]:
                 runs.append(
                     {"seed": seed, "schedule": schedule, "budget": budget, "epochs": epochs, "passes": passes}
                 )
-        for which in ("smallest", "largest"):
-            epochs = epochs_for("standalone", reference, s, spe)
-            runs.append(
-                {
-                    "seed": seed,
-                    "schedule": f"standalone-{which}",
-                    "budget": 1.0,
-                    "epochs": epochs,
-                    "passes": planned_passes("standalone", _config("standalone", epochs, s), spe),
-                }
-            )
+        # The standalone smallest at every budget (its curve; a pass of it costs a fifteenth of the
+        # largest's), the standalone largest at the reference budget.
+        for which, budgets in (("smallest", s["budgets"]), ("largest", [max(s["budgets"])])):
+            for budget in budgets:
+                epochs = epochs_for("standalone", round(budget * reference), s, spe)
+                runs.append(
+                    {
+                        "seed": seed,
+                        "schedule": f"standalone-{which}",
+                        "budget": budget,
+                        "epochs": epochs,
+                        "passes": planned_passes("standalone", _config("standalone", epochs, s), spe),
+                    }
+                )
     return {"steps_per_epoch": spe, "reference_passes": reference, "runs": runs}
+
+
+def smallest_steps(schedule: str, config: TrainConfig, steps_per_epoch: int) -> int | None:
+    """Steps in which a supernet schedule trains its smallest subnet (one pass each), where it is fixed.
+
+    Sandwich trains it every step; DεpS after its full-model steps (the first of them at a
+    ramped-down weight); progressive shrinking only in the phases where it is in the space (not
+    counted here: ``None``).
+    """
+    total = config.epochs * steps_per_epoch
+    if config.anchors != "sandwich":
+        return None
+    if schedule == "sandwich":
+        return total
+    if trainer_schedule(schedule) == "deps":
+        return total - int(config.deps_full_fraction * total + 0.5)
+    return None
+
+
+def lever_plan(s: dict[str, Any]) -> list[dict[str, Any]]:
+    """The DεpS lever runs: every lever at ``LEVER_BUDGET`` for every seed (when that budget is run)."""
+    if LEVER_BUDGET not in s["budgets"]:
+        return []
+    spe = math.ceil(s["train_images"] / s["batch_size"])
+    reference = planned_passes("sandwich", _config("sandwich", s["reference_sandwich_epochs"], s), spe)
+    runs = []
+    for seed in s["seeds"]:
+        for lever in DEPS_LEVERS:
+            epochs = epochs_for(lever, round(LEVER_BUDGET * reference), s, spe)
+            passes = planned_passes(lever, _config(lever, epochs, s), spe)
+            runs.append(
+                {"seed": seed, "schedule": lever, "budget": LEVER_BUDGET, "epochs": epochs, "passes": passes}
+            )
+    return runs
 
 
 def _load(s: dict[str, Any]) -> DatasetSplits:
@@ -280,7 +344,7 @@ def estimate_full_wall_s(measured: dict[str, float]) -> dict[str, Any]:
     and sizes (``_full_costs``); standalone-largest passes cost like the largest subnet's.
     """
     full = _settings(False)
-    runs = plan(full)["runs"]
+    runs = plan(full)["runs"] + lever_plan(full)
     per_pass = {"standalone-largest": "largest_pass_s", "standalone-smallest": "smallest_pass_s"}
     train = sum(r["passes"] * measured[per_pass.get(r["schedule"], "mixed_pass_s")] for r in runs)
     supernet_runs = sum(1 for r in runs if not r["schedule"].startswith("standalone"))
@@ -417,7 +481,12 @@ def run_cell(quick: bool, r: dict[str, Any]) -> dict[str, Any]:
                     )
 
         net, trainer, wall = _train(
-            schedule, space, data, _config(schedule, r["epochs"], s), seed, on_step=log_phase
+            trainer_schedule(schedule),
+            space,
+            data,
+            _config(schedule, r["epochs"], s),
+            seed,
+            on_step=log_phase,
         )
         result = {
             "accs": [_accuracy(net, a, data, calibration) for a in archs],
@@ -477,17 +546,32 @@ def run(*, quick: bool, out_dir: Path, jobs: int = 1, cells_dir: Path | None = N
         )
         by_key = {store.key(c): out for c, out in zip(order, done, strict=True)}
         outputs = [by_key[store.key(r)] for r in schedule_plan["runs"]]
+        # The DεpS levers in a store of their own (its key holds the levers' definitions), after
+        # the main runs: a sitting stopped during the levers leaves the main comparison whole.
+        levers = lever_plan(s)
+        lever_store = CellStore(
+            cells_dir, f"{NAME}-levers", s | {"levers": DEPS_LEVERS, "budget": LEVER_BUDGET}
+        )
+        lever_outputs = run_cells(
+            lever_store,
+            levers,
+            functools.partial(run_cell, quick),
+            jobs=jobs,
+            on_done=lambda cell, out: print(f"{cell} -> {lever_store.done()} lever cells stored", flush=True),
+        )
         cells_info = {
             "store": str(store.dir.relative_to(cells_dir.parent)) if not quick else "temporary",
             "cells": len(outputs),
             "stored_before_this_run": stored_before,
             "cpus": sorted({c["cpu"] for c in store.ran_on()}),
             "jobs": jobs,
+            "lever_store": str(lever_store.dir.relative_to(cells_dir.parent)) if not quick else "temporary",
+            "lever_cells": len(lever_outputs),
         }
 
     runs: list[dict[str, Any]] = []
     phase_log: list[dict[str, Any]] = []
-    for r, out in zip(schedule_plan["runs"], outputs, strict=True):
+    for r, out in zip(schedule_plan["runs"] + levers, outputs + lever_outputs, strict=True):
         row = r | {"wall_s": out["wall_s"], "s_per_pass": out["s_per_pass"]}
         if "accs" in out:
             accs = out["accs"]
@@ -535,9 +619,48 @@ def run(*, quick: bool, out_dir: Path, jobs: int = 1, cells_dir: Path | None = N
             }
         )
 
+    spe = schedule_plan["steps_per_epoch"]
+    smallest_curve = []
+    for budget in s["budgets"]:
+        acc = _stats(values("standalone-smallest", budget, "accuracy"))
+        row = {
+            "budget": budget,
+            "standalone_passes": values("standalone-smallest", budget, "passes")[0],
+            "standalone_mean": acc["mean"],
+            "standalone_sd": acc["sd"],
+        }
+        for schedule in ("sandwich", "deps"):
+            own = smallest_steps(schedule, _config(schedule, values(schedule, budget, "epochs")[0], s), spe)
+            st = _stats(values(schedule, budget, "acc_smallest"))
+            row |= {f"{schedule}_own_passes": own, f"{schedule}_mean": st["mean"], f"{schedule}_sd": st["sd"]}
+        smallest_curve.append(row)
+
     top = max(s["budgets"])
     ps_final = values("progressive-shrinking", top, "hypervolume")
     ps_final_passes = values("progressive-shrinking", top, "passes")[0]
+    lever_rows = []
+    for lever in ["deps", *DEPS_LEVERS] if levers else []:
+        row = {
+            "schedule": lever,
+            "change": DEPS_LEVERS.get(lever, "as it is"),
+            "passes": values(lever, LEVER_BUDGET, "passes")[0],
+            "epochs": values(lever, LEVER_BUDGET, "epochs")[0],
+            "compute_vs_ps_final": values(lever, LEVER_BUDGET, "passes")[0] / ps_final_passes,
+        }
+        for key in ("hypervolume", "acc_smallest", "acc_largest", "acc_subnets_mean"):
+            st = _stats(values(lever, LEVER_BUDGET, key))
+            row[f"{key}_mean"], row[f"{key}_sd"] = st["mean"], st["sd"]
+        hv = values(lever, LEVER_BUDGET, "hypervolume")
+        vs_deps = _paired(hv, values("deps", LEVER_BUDGET, "hypervolume"))
+        vs_ps = _paired(hv, ps_final)
+        row |= {
+            "hv_minus_deps_mean": vs_deps["mean"],
+            "hv_minus_deps_sd": vs_deps["sd"],
+            "hv_minus_ps_final_mean": vs_ps["mean"],
+            "hv_minus_ps_final_sd": vs_ps["sd"],
+            "reaches_ps_final": vs_ps["low"] >= 0,
+        }
+        lever_rows.append(row)
     comparisons: list[dict[str, Any]] = []
     deps_reaches: list[float] = []
     for budget in s["budgets"]:
@@ -609,6 +732,8 @@ def run(*, quick: bool, out_dir: Path, jobs: int = 1, cells_dir: Path | None = N
     results = {
         "curves": curves,
         "standalone": twins,
+        "smallest_by_budget": smallest_curve,
+        "deps_levers": lever_rows,
         "comparisons": comparisons,
         "best_schedule": best,
         "rankings": rankings,
@@ -653,8 +778,18 @@ def run(*, quick: bool, out_dir: Path, jobs: int = 1, cells_dir: Path | None = N
             ("Schedules by budget (test split; mean and sd over seeds)", curves),
             ("Standalone twins (reference budget, test split)", twins),
             (
+                "The smallest subnet by budget: standalone against its training inside the supernet "
+                "(own passes: the steps that train it; test split, mean and sd over seeds)",
+                smallest_curve,
+            ),
+            (
                 "Paired differences over seeds",
                 [{k: v for k, v in c.items() if k != "n"} for c in comparisons],
+            ),
+            (
+                f"DεpS levers at {LEVER_BUDGET}x (test split; mean and sd over seeds, differences paired "
+                "per seed; reaches_ps_final: mean - sd of HV - PS's final >= 0)",
+                lever_rows,
             ),
             ("Progressive shrinking after each phase (test split)", phase_log),
         ],
@@ -693,6 +828,21 @@ def _notes(
             f"{results['standalone'][1]['accuracy_mean']:.4f}. "
             if results["ps_teacher_accuracy_after_full_phase"]
             else " "
+        ),
+        " ".join(
+            f"DεpS lever {r['schedule']} ({r['change']}) at {LEVER_BUDGET}x: HV {r['hypervolume_mean']:.4f}"
+            f" +- {r['hypervolume_sd']:.4f}, {r['hv_minus_deps_mean']:+.4f} +- {r['hv_minus_deps_sd']:.4f} "
+            f"against DεpS as it is, {r['hv_minus_ps_final_mean']:+.4f} +- {r['hv_minus_ps_final_sd']:.4f} "
+            f"against PS's final at {r['compute_vs_ps_final']:.2f}x its passes"
+            + (" (beyond the seed spread)." if r["reaches_ps_final"] else ".")
+            for r in results["deps_levers"]
+            if r["schedule"] != "deps"
+        ),
+        " ".join(
+            f"The standalone smallest at {r['standalone_passes']} passes scores {r['standalone_mean']:.4f} "
+            f"+- {r['standalone_sd']:.4f}; DεpS's smallest at {r['budget']}x (trained in "
+            f"{r['deps_own_passes']} of its steps) {r['deps_mean']:.4f} +- {r['deps_sd']:.4f}."
+            for r in results["smallest_by_budget"]
         ),
         "How it is measured: compute is counted in subnet forward-backward passes; each budget is a "
         f"fraction of {results['reference_passes']} passes (the reference: "

@@ -206,19 +206,28 @@ def test_phase_one_draws_newly_free_dimensions_from_their_two_largest_options(
     assert expands == {"expand-1": {4, 6}, "expand-2": {3, 4, 6}}  # OFA: {4, 6} then {3, 4, 6}
 
 
-@pytest.mark.parametrize("schedule", ["progressive-shrinking", "sandwich", "deps", "standalone"])
+@pytest.mark.parametrize(
+    "schedule", ["progressive-shrinking", "sandwich", "deps", "standalone", "deps+middle", "deps+early"]
+)
 def test_benchmark_pass_plan_matches_the_counter(
     schedule: str, tiny_space: OfaMbv3Space, fmnist: Data
 ) -> None:
-    from bench.supernet_schedules import _config, planned_passes
+    from bench.supernet_schedules import _config, planned_passes, smallest_steps, trainer_schedule
 
     settings = {"batch_size": 64, "lr": 0.1}
     config = _config(schedule, 3, settings)
     torch.manual_seed(0)
     net = tiny_space.build_supernet(mean=MEAN, std=STD)
     trainer = make_trainer(
-        schedule, supernet=net, space=tiny_space, config=config, seed=0, arch=tiny_space.smallest()
+        trainer_schedule(schedule),
+        supernet=net,
+        space=tiny_space,
+        config=config,
+        seed=0,
+        arch=tiny_space.smallest(),
     )
     for _ in range(3):
         trainer.train_epoch(fmnist[0][:192], fmnist[1][:192])
     assert trainer.passes == planned_passes(schedule, config, 3) >= 9
+    if schedule in ("sandwich", "deps"):  # the steps that train the smallest subnet, as the report counts
+        assert smallest_steps(schedule, config, 3) == trainer.total_steps - getattr(trainer, "full_steps", 0)
