@@ -537,13 +537,17 @@ def run(*, quick: bool, out_dir: Path, jobs: int = 1, cells_dir: Path | None = N
         # The largest budget first, seed by seed: a run stopped part-way leaves whole comparisons at
         # the reference budget (with the standalone twins) rather than every budget of one seed.
         order = sorted(schedule_plan["runs"], key=lambda r: (-r["budget"], r["seed"]))
-        done = run_cells(
-            store,
-            order,
-            functools.partial(run_cell, quick),
-            jobs=jobs,
-            on_done=lambda cell, out: print(f"{cell} -> {store.done()} cells stored", flush=True),
-        )
+
+        def cells_of(into: CellStore, cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return run_cells(
+                into,
+                cells,
+                functools.partial(run_cell, quick),
+                jobs=jobs,
+                on_done=lambda cell, out: print(f"{cell} -> {into.done()} cells stored", flush=True),
+            )
+
+        done = cells_of(store, order)
         by_key = {store.key(c): out for c, out in zip(order, done, strict=True)}
         outputs = [by_key[store.key(r)] for r in schedule_plan["runs"]]
         # The DεpS levers in a store of their own (its key holds the levers' definitions), after
@@ -552,13 +556,7 @@ def run(*, quick: bool, out_dir: Path, jobs: int = 1, cells_dir: Path | None = N
         lever_store = CellStore(
             cells_dir, f"{NAME}-levers", s | {"levers": DEPS_LEVERS, "budget": LEVER_BUDGET}
         )
-        lever_outputs = run_cells(
-            lever_store,
-            levers,
-            functools.partial(run_cell, quick),
-            jobs=jobs,
-            on_done=lambda cell, out: print(f"{cell} -> {lever_store.done()} lever cells stored", flush=True),
-        )
+        lever_outputs = cells_of(lever_store, levers)
         cells_info = {
             "store": str(store.dir.relative_to(cells_dir.parent)) if not quick else "temporary",
             "cells": len(outputs),
